@@ -1,0 +1,158 @@
+/** ObjectStore on the S3 API (AWS, moto_server or the local s3rver). */
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NotFoundError, StorageError } from '../../errors.js';
+import type { ObjectInfo, ObjectStore } from '../../ports/object-store.js';
+
+const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
+
+function isMissing(error: unknown): boolean {
+  return (
+    error instanceof NoSuchKey ||
+    error instanceof NotFound ||
+    (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+  );
+}
+
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async get(key: string): Promise<Uint8Array> {
+    const stream = await this.stream(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async stream(key: string): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.Body as Readable;
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError(`s3://${this.bucket}/${key}`, { cause: error });
+      throw new StorageError(`GetObject s3://${this.bucket}/${key} failed`, { cause: error });
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: out.ContentLength ?? 0, etag: (out.ETag ?? '').replace(/"/g, '') };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw new StorageError(`HeadObject s3://${this.bucket}/${key} failed`, { cause: error });
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, contentType?: string): Promise<ObjectInfo> {
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+        }),
+      );
+      const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      return { key, size, etag: (out.ETag ?? '').replace(/"/g, '') };
+    } catch (error) {
+      throw new StorageError(`PutObject s3://${this.bucket}/${key} failed`, { cause: error });
+    }
+  }
+
+  async putFile(key: string, path: string, contentType?: string): Promise<ObjectInfo> {
+    const size = statSync(path).size;
+    try {
+      if (size < MULTIPART_THRESHOLD) {
+        const out = await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: createReadStream(path),
+            ContentLength: size,
+            ContentType: contentType,
+          }),
+        );
+        return { key, size, etag: (out.ETag ?? '').replace(/"/g, '') };
+      }
+      const upload = new Upload({
+        client: this.client,
+        params: {
+          Bucket: this.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentType: contentType,
+        },
+        queueSize: 2,
+        partSize: 16 * 1024 * 1024,
+      });
+      const out = await upload.done();
+      return { key, size, etag: (out.ETag ?? '').replace(/"/g, '') };
+    } catch (error) {
+      throw new StorageError(`upload of ${path} to s3://${this.bucket}/${key} failed`, {
+        cause: error,
+      });
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let out;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (error) {
+        throw new StorageError(`ListObjectsV2 s3://${this.bucket}/${prefix} failed`, {
+          cause: error,
+        });
+      }
+      for (const o of out.Contents ?? []) {
+        yield { key: o.Key!, size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, '') };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        if (out.Errors?.length) {
+          throw new StorageError(
+            `DeleteObjects failed for ${out.Errors.map((e) => e.Key).join(', ')}`,
+          );
+        }
+      } catch (error) {
+        if (error instanceof StorageError) throw error;
+        throw new StorageError(`DeleteObjects in s3://${this.bucket} failed`, { cause: error });
+      }
+    }
+  }
+}

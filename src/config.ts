@@ -1,0 +1,142 @@
+/**
+ * The one place that reads the environment. Every variable the jobs, the orchestrator and the
+ * CLI use is declared here with its type, default and description; `.env.example`, the Terraform
+ * task definitions and the Lambda environment are checked against these declarations by tests.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const nonEmpty = z.string().trim().min(1);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.url();
+const timeZone = nonEmpty.refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IANA time zone (e.g. UTC, Europe/London)' },
+);
+
+/** Variables shared by every component that touches storage. */
+export const STORAGE_ENV = {
+  AWS_REGION: nonEmpty.default('us-east-1').describe('AWS region of the bucket and tables'),
+  CARTPIPE_BUCKET: nonEmpty.describe('the pipeline bucket (incoming/, metadata/, outputs)'),
+  CARTPIPE_RUNS_TABLE: nonEmpty.default('cartpipe-runs').describe('DynamoDB table of runs'),
+  CARTPIPE_KPI_TABLE: nonEmpty.default('cartpipe-kpis').describe('DynamoDB table of KPI rows'),
+  CARTPIPE_HISTORY_TABLE: nonEmpty
+    .default('cartpipe-history')
+    .describe('DynamoDB table of purchase histories (online-retail)'),
+  AWS_ENDPOINT_URL_S3: url.optional().describe('S3 endpoint override (local runtime, moto)'),
+  AWS_ENDPOINT_URL_DYNAMODB: url.optional().describe('DynamoDB endpoint override'),
+  CARTPIPE_LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error'])
+    .default('info')
+    .describe('log level'),
+} as const;
+
+/** Variables the stage jobs read (the task definitions pass exactly these). */
+export const JOB_ENV = {
+  ...STORAGE_ENV,
+  RUN_ID: nonEmpty.regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').describe('run to work on'),
+  CARTPIPE_TIME_ZONE: timeZone.default('UTC').describe('zone of naive timestamps and KPI dates'),
+  CARTPIPE_REJECT_THRESHOLD: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.2)
+    .describe('validate fails the run when rejected/rows-in exceeds this fraction'),
+  CARTPIPE_ROWS_PER_PART: positiveInt.default(1_000_000).describe('rows per Parquet part file'),
+  CARTPIPE_MAX_FILE_BYTES: positiveInt
+    .default(5 * 1024 ** 3)
+    .describe('largest input file accepted (bytes, after decompression)'),
+} as const;
+
+/** Variables the orchestrator Lambda reads. */
+export const ORCHESTRATOR_ENV = {
+  ...STORAGE_ENV,
+  CARTPIPE_TOPIC_ARN: nonEmpty.optional().describe('SNS topic for run notifications'),
+  CARTPIPE_ECS_CLUSTER: nonEmpty.optional().describe('ECS cluster that runs the stage tasks'),
+  CARTPIPE_TASK_DEFINITION_PREFIX: nonEmpty
+    .default('cartpipe')
+    .describe('task definition family prefix: <prefix>-<stage>'),
+  CARTPIPE_SUBNETS: nonEmpty.optional().describe('comma-separated subnet ids for the tasks'),
+  CARTPIPE_SECURITY_GROUPS: nonEmpty.optional().describe('comma-separated security group ids'),
+  CARTPIPE_ASSIGN_PUBLIC_IP: z
+    .enum(['ENABLED', 'DISABLED'])
+    .default('DISABLED')
+    .describe('task ENI'),
+  CARTPIPE_MAX_LAUNCH_ATTEMPTS: positiveInt
+    .default(3)
+    .describe('launches of a task that never starts'),
+} as const;
+
+/** Variables of the embedded local runtime (`cartpipe run|up|demo`); never set on AWS. */
+export const LOCAL_ENV = {
+  CARTPIPE_DATA_DIR: nonEmpty.default('.cartpipe').describe('local runtime data folder'),
+  CARTPIPE_LOCAL_S3_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(0)
+    .describe('0 = random'),
+  CARTPIPE_LOCAL_DYNAMODB_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(0)
+    .describe('0 = random'),
+  CARTPIPE_BUCKET: nonEmpty.default('cartpipe-local').describe('local bucket name'),
+  CARTPIPE_RUNS_TABLE: STORAGE_ENV.CARTPIPE_RUNS_TABLE,
+  CARTPIPE_KPI_TABLE: STORAGE_ENV.CARTPIPE_KPI_TABLE,
+  CARTPIPE_HISTORY_TABLE: STORAGE_ENV.CARTPIPE_HISTORY_TABLE,
+  AWS_REGION: STORAGE_ENV.AWS_REGION,
+} as const;
+
+type Shape = Record<string, z.ZodType>;
+export type Env<S extends Shape> = { [K in keyof S]: z.output<S[K]> };
+
+/**
+ * Reads and validates the variables of `shape` from `env` (process.env by default).
+ * Throws a {@link ConfigError} naming every missing or malformed variable.
+ *
+ * @example
+ * const config = readConfig(JOB_ENV); // config.RUN_ID, config.CARTPIPE_BUCKET, ...
+ */
+export function readConfig<S extends Shape>(
+  shape: S,
+  env: Record<string, string | undefined> = process.env,
+): Env<S> {
+  const input: Record<string, string | undefined> = {};
+  for (const name of Object.keys(shape)) {
+    const value = env[name];
+    input[name] = value === undefined || value.trim() === '' ? undefined : value;
+  }
+  const parsed = z.object(shape).safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      const got = input[name] === undefined ? 'missing' : `got ${JSON.stringify(input[name])}`;
+      const wanted = shape[name]?.description;
+      return `${name}: ${input[name] === undefined ? 'required' : issue.message} (${got}${wanted ? `; ${wanted}` : ''})`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data as Env<S>;
+}
+
+export type StorageConfig = Env<typeof STORAGE_ENV>;
+export type JobConfig = Env<typeof JOB_ENV>;
+export type OrchestratorConfig = Env<typeof ORCHESTRATOR_ENV>;
+export type LocalConfig = Env<typeof LOCAL_ENV>;
+
+/** Loads `.env` from the working directory when present (local use only; never overrides). */
+export async function loadDotenv(): Promise<void> {
+  const { config } = await import('dotenv');
+  config({ quiet: true });
+}

@@ -1,0 +1,99 @@
+/**
+ * One error type per failure kind. Every error keeps its `cause` so logs and stage reports can
+ * show the whole chain; callers narrow with `instanceof` or {@link isCartpipeError}.
+ */
+
+/** Base class: `code` is the stable, machine-readable reason that reports and notifications use. */
+export class CartpipeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An environment variable is missing or malformed. */
+export class ConfigError extends CartpipeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('config_invalid', message, options);
+  }
+}
+
+/** The manifest is not valid JSON, names an unknown dataset, or lists a missing/mismatched file. */
+export class ManifestError extends CartpipeError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** An input file cannot be read at all (empty, not the declared format, binary garbage). */
+export class InputFileError extends CartpipeError {
+  readonly file: string;
+  readonly line: number | undefined;
+  constructor(
+    code: string,
+    file: string,
+    message: string,
+    options?: { cause?: unknown; line?: number },
+  ) {
+    super(
+      code,
+      `${file}${options?.line !== undefined ? `:${options.line}` : ''}: ${message}`,
+      options,
+    );
+    this.file = file;
+    this.line = options?.line;
+  }
+}
+
+/** The batch broke a run-level rule (reject ratio above the threshold, nothing to load). */
+export class DataQualityError extends CartpipeError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** An object or item that a stage needs is not where the contract says it is. */
+export class NotFoundError extends CartpipeError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super('not_found', `${what} not found`, options);
+  }
+}
+
+/** A storage backend (S3, DynamoDB) failed after its retries. */
+export class StorageError extends CartpipeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage_failed', message, options);
+  }
+}
+
+/** A conditional write lost: somebody else moved the state first. Expected under duplicates. */
+export class ConflictError extends CartpipeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('conflict', message, options);
+  }
+}
+
+/** A task launch or orchestration step failed. */
+export class OrchestrationError extends CartpipeError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Narrows an unknown thrown value. */
+export function isCartpipeError(value: unknown): value is CartpipeError {
+  return value instanceof CartpipeError;
+}
+
+/** Message of any thrown value, with the first cause appended when it adds something. */
+export function describeError(value: unknown): string {
+  if (value instanceof Error) {
+    const cause = value.cause instanceof Error ? value.cause.message : undefined;
+    return cause && !value.message.includes(cause)
+      ? `${value.message} (cause: ${cause})`
+      : value.message;
+  }
+  return String(value);
+}

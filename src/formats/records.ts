@@ -1,0 +1,74 @@
+/**
+ * The shape every input reader yields: batches of raw records as text, mapped to the entity's
+ * columns by header name. Raw values stay text (or null for an absent value) so that nothing is
+ * lost before validation decides what a value means.
+ */
+
+/** A row-level read problem: the row is kept and validate rejects it with this code. */
+export interface RowProblem {
+  code: string;
+  message: string;
+}
+
+export interface RecordBatch {
+  /** Column name -> value per row (null = empty/absent). All columns have `length` entries. */
+  columns: Record<string, (string | null)[]>;
+  /** 1-based data row number (header excluded) of each row in its source file. */
+  sourceRows: number[];
+  /** Problems by row index within this batch (ragged rows, undecodable fields). */
+  problems: Map<number, RowProblem>;
+  length: number;
+}
+
+export interface ReadOptions {
+  /** File name used in errors. */
+  file: string;
+  /** Columns the entity declares, in output order; other source columns are ignored. */
+  columns: readonly string[];
+  /** Columns the header must have (default: all of `columns`); absent optional ones read as null. */
+  requiredColumns?: readonly string[];
+  /** Source column name -> entity column name (for sources that rename, e.g. clickstream). */
+  renames?: Readonly<Record<string, string>>;
+  batchSize?: number;
+  delimiter?: string;
+  encoding?: 'utf-8' | 'latin1';
+  sheet?: string;
+  /** Longest accepted field, in characters. */
+  maxFieldLength?: number;
+}
+
+export class RecordBatchBuilder {
+  private columns: Record<string, (string | null)[]> = {};
+  private sourceRows: number[] = [];
+  private problems = new Map<number, RowProblem>();
+  constructor(private readonly names: readonly string[]) {
+    this.reset();
+  }
+  get length(): number {
+    return this.sourceRows.length;
+  }
+  /** Appends one row; `value(name)` gives the value of each declared column. */
+  push(sourceRow: number, values: (string | null)[], problem?: RowProblem): void {
+    const index = this.sourceRows.length;
+    this.sourceRows.push(sourceRow);
+    for (let c = 0; c < this.names.length; c++) {
+      (this.columns[this.names[c]!] as (string | null)[]).push(values[c] ?? null);
+    }
+    if (problem) this.problems.set(index, problem);
+  }
+  take(): RecordBatch {
+    const batch: RecordBatch = {
+      columns: this.columns,
+      sourceRows: this.sourceRows,
+      problems: this.problems,
+      length: this.sourceRows.length,
+    };
+    this.reset();
+    return batch;
+  }
+  private reset(): void {
+    this.columns = Object.fromEntries(this.names.map((n) => [n, []]));
+    this.sourceRows = [];
+    this.problems = new Map();
+  }
+}

@@ -1,0 +1,40 @@
+/** The storage port the stages see: an S3 bucket, whether real, moto, or the local s3rver. */
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+}
+
+export interface ObjectStore {
+  readonly bucket: string;
+  /** Whole object; throws NotFoundError when absent. */
+  get(key: string): Promise<Uint8Array>;
+  /** Object as a byte stream; throws NotFoundError when absent. */
+  stream(key: string): Promise<Readable>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  put(key: string, body: Uint8Array | string, contentType?: string): Promise<ObjectInfo>;
+  /** Uploads a local file (multipart when large). */
+  putFile(key: string, path: string, contentType?: string): Promise<ObjectInfo>;
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  delete(keys: readonly string[]): Promise<void>;
+}
+
+export async function listAll(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const o of store.list(prefix)) out.push(o);
+  return out;
+}
+
+export async function getJson<T>(store: ObjectStore, key: string): Promise<T> {
+  return JSON.parse(Buffer.from(await store.get(key)).toString('utf8')) as T;
+}
+
+export async function putJson(
+  store: ObjectStore,
+  key: string,
+  value: unknown,
+): Promise<ObjectInfo> {
+  return store.put(key, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
+}

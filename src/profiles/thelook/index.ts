@@ -1,0 +1,210 @@
+/**
+ * `thelook`: products, orders and order_items CSVs of the event-driven e-commerce lab.
+ * Columns come in a different order per file (mapped by header). Timestamps are naive and read
+ * in the configured zone. An item counts on its order's date, so items take their partition date
+ * from their order; an item whose order or product has not arrived yet is held.
+ */
+import type { ColumnDef, Columns } from '../../formats/parquet.js';
+import type { KpiRow } from '../../ports/kpi-store.js';
+import type { ColumnSpec, KpiInput, Profile } from '../types.js';
+
+export const ORDER_STATUSES = [
+  'processing',
+  'shipped',
+  'delivered',
+  'complete',
+  'cancelled',
+  'returned',
+] as const;
+
+const id = (name: string, required = true): ColumnSpec => ({ name, type: 'int', required, min: 0 });
+const ts = (name: string, required = false): ColumnSpec => ({ name, type: 'timestamp', required });
+const status: ColumnSpec = { name: 'status', type: 'string', required: true, enum: ORDER_STATUSES };
+
+export const products = {
+  name: 'products',
+  file: /^products.*\.(csv|tsv|json|ndjson|jsonl|xlsx)$/i,
+  key: ['id'],
+  columns: [
+    id('id'),
+    { name: 'sku', type: 'string' },
+    { name: 'cost', type: 'float', min: 0 },
+    { name: 'category', type: 'string', required: true },
+    { name: 'name', type: 'string' },
+    { name: 'brand', type: 'string' },
+    { name: 'retail_price', type: 'float', min: 0 },
+    { name: 'department', type: 'string' },
+  ],
+} as const;
+
+export const orders = {
+  name: 'orders',
+  file: /^orders.*\.(csv|tsv|json|ndjson|jsonl|xlsx)$/i,
+  key: ['order_id'],
+  dateColumn: 'created_at',
+  columns: [
+    id('order_id'),
+    id('user_id'),
+    status,
+    ts('created_at', true),
+    ts('returned_at'),
+    ts('shipped_at'),
+    ts('delivered_at'),
+    { name: 'num_of_item', type: 'int', min: 0 },
+  ],
+} as const;
+
+export const orderItems = {
+  name: 'order_items',
+  file: /^order_items.*\.(csv|tsv|json|ndjson|jsonl|xlsx)$/i,
+  key: ['id'],
+  parents: [
+    { column: 'order_id', entity: 'orders', datesFromParent: true },
+    { column: 'product_id', entity: 'products' },
+  ],
+  columns: [
+    id('id'),
+    id('order_id'),
+    id('user_id', false),
+    id('product_id'),
+    status,
+    ts('created_at'),
+    ts('shipped_at'),
+    ts('delivered_at'),
+    ts('returned_at'),
+    { name: 'sale_price', type: 'float', required: true, min: 0 },
+  ],
+} as const;
+
+const money = (name: string): ColumnDef => ({ name, type: 'float' });
+const count = (name: string): ColumnDef => ({ name, type: 'int' });
+
+export const DAILY_KPI = {
+  name: 'daily',
+  description: 'order-level KPIs per order date',
+  dateColumn: 'order_date',
+  groupBy: [],
+  columns: [
+    { name: 'order_date', type: 'string' },
+    count('total_orders'),
+    money('total_revenue'),
+    money('net_revenue'),
+    count('total_items_sold'),
+    { name: 'return_rate', type: 'float' },
+    count('unique_customers'),
+  ],
+} as const;
+
+export const CATEGORY_DAILY_KPI = {
+  name: 'category_daily',
+  description: 'category-level KPIs per category and order date',
+  dateColumn: 'order_date',
+  groupBy: ['category'],
+  columns: [
+    { name: 'category', type: 'string' },
+    { name: 'order_date', type: 'string' },
+    money('daily_revenue'),
+    money('net_revenue'),
+    count('orders'),
+    count('items'),
+    money('avg_order_value'),
+    { name: 'avg_return_rate', type: 'float' },
+  ],
+} as const;
+
+/** Money sums are kept to the cent: float addition drifts in the last digits otherwise. */
+export const cents = (x: number): number => Math.round(x * 100) / 100;
+
+interface CategoryAccumulator {
+  revenue: number;
+  net: number;
+  items: number;
+  orders: Set<number>;
+  returnedOrders: Set<number>;
+}
+
+function computeDay(
+  date: string,
+  orderRows: Columns,
+  itemRows: Columns,
+  categoryOf: Map<number, string>,
+) {
+  const orderIds = orderRows.order_id as number[];
+  const orderSet = new Set(orderIds);
+  const returned = (orderRows.status as string[]).filter((s) => s === 'returned').length;
+  const customers = new Set(orderRows.user_id as number[]);
+
+  let revenue = 0;
+  let net = 0;
+  let items = 0;
+  const categories = new Map<string, CategoryAccumulator>();
+  const itemOrder = itemRows.order_id as number[];
+  for (let i = 0; i < itemOrder.length; i++) {
+    const orderId = itemOrder[i]!;
+    if (!orderSet.has(orderId)) continue; // the order moved to another date in a later batch
+    const price = itemRows.sale_price![i] as number;
+    const isReturned = itemRows.status![i] === 'returned';
+    revenue += price;
+    if (!isReturned) net += price;
+    items += 1;
+    const category = categoryOf.get(itemRows.product_id![i] as number) ?? 'unknown';
+    let acc = categories.get(category);
+    if (!acc) {
+      acc = { revenue: 0, net: 0, items: 0, orders: new Set(), returnedOrders: new Set() };
+      categories.set(category, acc);
+    }
+    acc.revenue += price;
+    if (!isReturned) acc.net += price;
+    else acc.returnedOrders.add(orderId);
+    acc.items += 1;
+    acc.orders.add(orderId);
+  }
+
+  const daily: KpiRow[] =
+    orderIds.length === 0
+      ? []
+      : [
+          {
+            order_date: date,
+            total_orders: orderSet.size,
+            total_revenue: cents(revenue),
+            net_revenue: cents(net),
+            total_items_sold: items,
+            return_rate: returned / orderSet.size,
+            unique_customers: customers.size,
+          },
+        ];
+  const categoryDaily: KpiRow[] = [...categories.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([category, acc]) => ({
+      category,
+      order_date: date,
+      daily_revenue: cents(acc.revenue),
+      net_revenue: cents(acc.net),
+      orders: acc.orders.size,
+      items: acc.items,
+      avg_order_value: cents(acc.revenue / acc.orders.size),
+      avg_return_rate: acc.returnedOrders.size / acc.orders.size,
+    }));
+  return { daily, categoryDaily };
+}
+
+export const thelook: Profile = {
+  name: 'thelook',
+  description: 'TheLook-style shop: products, orders, order_items',
+  entities: [products, orders, orderItems],
+  kpis: [DAILY_KPI, CATEGORY_DAILY_KPI],
+  async computeKpis(input: KpiInput, date: string) {
+    const [orderRows, itemRows, productRows] = await Promise.all([
+      input.rows('orders', date),
+      input.rows('order_items', date),
+      input.rows('products'),
+    ]);
+    const categoryOf = new Map<number, string>();
+    const ids = productRows.id as number[];
+    for (let i = 0; i < ids.length; i++)
+      categoryOf.set(ids[i]!, productRows.category![i] as string);
+    const { daily, categoryDaily } = computeDay(date, orderRows, itemRows, categoryOf);
+    return { [DAILY_KPI.name]: daily, [CATEGORY_DAILY_KPI.name]: categoryDaily };
+  },
+};

@@ -1,0 +1,129 @@
+/**
+ * Timestamps and dates in a configured time zone. Source timestamps are often naive
+ * ("2025-03-30T16:14:26"): they are read as wall-clock time in the profile's zone. Dates
+ * assigned to rows (partitions, KPI dates) are that wall-clock date.
+ */
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+const isUtc = (tz: string) => tz === 'UTC' || tz === 'Etc/UTC' || tz === 'GMT';
+
+/** Wall-clock fields of an instant in a zone. */
+export function wallClock(
+  epochMs: number,
+  timeZone: string,
+): { y: number; mo: number; d: number; h: number; mi: number; s: number } {
+  if (isUtc(timeZone)) {
+    const t = new Date(epochMs);
+    return {
+      y: t.getUTCFullYear(),
+      mo: t.getUTCMonth() + 1,
+      d: t.getUTCDate(),
+      h: t.getUTCHours(),
+      mi: t.getUTCMinutes(),
+      s: t.getUTCSeconds(),
+    };
+  }
+  const parts: Record<string, number> = {};
+  for (const p of formatter(timeZone).formatToParts(new Date(epochMs))) {
+    if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  }
+  return {
+    y: parts.year!,
+    mo: parts.month!,
+    d: parts.day!,
+    h: parts.hour!,
+    mi: parts.minute!,
+    s: parts.second!,
+  };
+}
+
+/** Offset of `timeZone` from UTC at an instant, in ms. */
+function offsetAt(epochMs: number, timeZone: string): number {
+  const w = wallClock(epochMs, timeZone);
+  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(epochMs / 1000) * 1000;
+}
+
+/** Instant of a wall-clock time in a zone (the earlier one in a DST overlap). */
+export function zonedToEpoch(
+  y: number,
+  mo: number,
+  d: number,
+  h: number,
+  mi: number,
+  s: number,
+  ms: number,
+  timeZone: string,
+): number {
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  if (isUtc(timeZone)) return asUtc;
+  const first = asUtc - offsetAt(asUtc, timeZone);
+  return asUtc - offsetAt(first, timeZone);
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** YYYY-MM-DD of an instant in a zone. */
+export function dateInZone(epochMs: number, timeZone: string): string {
+  if (isUtc(timeZone)) return new Date(epochMs).toISOString().slice(0, 10);
+  const w = wallClock(epochMs, timeZone);
+  return `${pad(w.y, 4)}-${pad(w.mo)}-${pad(w.d)}`;
+}
+
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/;
+
+function validDate(y: number, mo: number, d: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1) return false;
+  return d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+}
+
+/**
+ * Parses an ISO-8601 timestamp ("2025-03-30T16:14:26", "2022-10-01 00:00:00 UTC",
+ * "2025-03-30T16:14:26+02:00", "2025-03-30"). Naive values are read in `timeZone`.
+ * Returns epoch ms, or undefined when the text is not a valid timestamp.
+ */
+export function parseIsoTimestamp(text: string, timeZone: string): number | undefined {
+  const m = ISO.exec(text.trim());
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
+  if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
+  const zone = m[8];
+  if (!zone) return zonedToEpoch(y, mo, d, h, mi, s, ms, timeZone);
+  const utc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  if (zone === 'Z' || zone === 'UTC') return utc;
+  const sign = zone.startsWith('-') ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  return utc - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+}
+
+const US = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$/;
+
+/** Parses "M/D/YYYY H:MM[:SS]" (the UCI Online Retail form) in `timeZone`. */
+export function parseUsTimestamp(text: string, timeZone: string): number | undefined {
+  const m = US.exec(text.trim());
+  if (!m) return undefined;
+  const [mo, d, y] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
+  return zonedToEpoch(y, mo, d, h, mi, s, 0, timeZone);
+}

@@ -1,0 +1,35 @@
+/** What every stage core receives: ports, config and a logger. Built by the job entry point. */
+import type { JobConfig } from '../config.js';
+import type { RunManifest } from '../contracts/manifest.js';
+import { layout } from '../contracts/layout.js';
+import type { Logger } from '../log.js';
+import type { KpiStore } from '../ports/kpi-store.js';
+import { getJson, type ObjectStore } from '../ports/object-store.js';
+
+export type StageConfig = Pick<
+  JobConfig,
+  | 'RUN_ID'
+  | 'CARTPIPE_TIME_ZONE'
+  | 'CARTPIPE_REJECT_THRESHOLD'
+  | 'CARTPIPE_ROWS_PER_PART'
+  | 'CARTPIPE_MAX_FILE_BYTES'
+>;
+
+export interface StageContext {
+  store: ObjectStore;
+  kpis: KpiStore;
+  config: StageConfig;
+  log: Logger;
+}
+
+export function readRunManifest(store: ObjectStore, runId: string): Promise<RunManifest> {
+  return getJson<RunManifest>(store, layout.runManifest(runId));
+}
+
+/** Columns every stage adds to the rows it writes, after the entity's own. */
+export const LINEAGE_COLUMNS = [
+  { name: '_run_id', type: 'string' },
+  { name: '_loaded_at', type: 'timestamp' },
+  { name: '_source_file', type: 'string' },
+  { name: '_source_row', type: 'int' },
+] as const;

@@ -1,0 +1,87 @@
+/**
+ * What validate knows of earlier runs: for each key of an entity, the date partition and load
+ * time of its latest validated version. Built from the key columns of validated/ alone (Parquet
+ * reads only the columns asked for), so it stays small next to the data.
+ */
+import { layout, parseOutputKey } from '../contracts/layout.js';
+import { bufferOf, readParquet, type Columns, type Value } from '../formats/parquet.js';
+import type { ObjectStore } from '../ports/object-store.js';
+
+export type Key = string | number;
+
+/** A single-column key is its value; composite keys join their parts. */
+export function keyOf(columns: Columns, keyColumns: readonly string[], i: number): Key | undefined {
+  if (keyColumns.length === 1) {
+    const v = columns[keyColumns[0]!]![i];
+    return v === null || v === undefined ? undefined : (v as string | number);
+  }
+  const parts: Value[] = [];
+  for (const k of keyColumns) {
+    const v = columns[k]![i];
+    if (v === null || v === undefined) return undefined;
+    parts.push(v);
+  }
+  return parts.join('\u0001');
+}
+
+export function keyOfRow(
+  row: Readonly<Record<string, Value>>,
+  keyColumns: readonly string[],
+): Key | undefined {
+  if (keyColumns.length === 1) {
+    const v = row[keyColumns[0]!];
+    return v === null || v === undefined ? undefined : (v as string | number);
+  }
+  const parts = keyColumns.map((k) => row[k]);
+  return parts.some((v) => v === null || v === undefined) ? undefined : parts.join('\u0001');
+}
+
+export interface KeyVersion {
+  date: string | undefined;
+  loadedAt: number;
+  runId: string;
+}
+
+/** true when version a is newer than b (later load, then later run id). */
+export function newer(
+  a: { loadedAt: number; runId: string },
+  b: { loadedAt: number; runId: string },
+): boolean {
+  return a.loadedAt > b.loadedAt || (a.loadedAt === b.loadedAt && a.runId > b.runId);
+}
+
+/**
+ * Latest version per key among validated/<dataset>/<entity>/, skipping the parts of `excludeRunId`
+ * (the run being validated: its own earlier attempt must not count as "seen before").
+ */
+export async function loadKeyIndex(
+  store: ObjectStore,
+  dataset: string,
+  entity: string,
+  keyColumns: readonly string[],
+  excludeRunId: string,
+): Promise<Map<Key, KeyVersion>> {
+  const index = new Map<Key, KeyVersion>();
+  for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
+    const { date, runId } = parseOutputKey(object.key);
+    if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;
+    const file = bufferOf(await store.get(object.key));
+    for await (const columns of readParquet(file, {
+      columns: [...keyColumns, '_loaded_at', '_run_id'],
+    })) {
+      const loaded = columns._loaded_at!;
+      for (let i = 0; i < loaded.length; i++) {
+        const key = keyOf(columns, keyColumns, i);
+        if (key === undefined) continue;
+        const version = {
+          date,
+          loadedAt: loaded[i] as number,
+          runId: (columns._run_id![i] as string) ?? runId,
+        };
+        const known = index.get(key);
+        if (!known || newer(version, known)) index.set(key, version);
+      }
+    }
+  }
+  return index;
+}

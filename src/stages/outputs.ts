@@ -1,0 +1,146 @@
+/**
+ * Writing a stage's Parquet outputs: rows are appended per destination prefix, written to local
+ * part files row group by row group, and uploaded when a part is complete. Part names are
+ * deterministic (part-00000, part-00001, ... in append order) so a re-run rewrites the same keys;
+ * {@link removeStaleOutputs} deletes whatever an earlier attempt wrote that this one did not.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { layout } from '../contracts/layout.js';
+import { ParquetFileWriter, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
+import type { ObjectStore } from '../ports/object-store.js';
+
+interface Destination {
+  buffer: Columns;
+  buffered: number;
+  file?: ParquetFileWriter;
+  parts: number;
+}
+
+export interface PartWriterOptions {
+  rowsPerPart: number;
+  /** Rows buffered per destination before they become a row group. */
+  rowGroupSize?: number;
+  /** Total buffered rows across destinations before the largest buffers are written. */
+  maxBufferedRows?: number;
+}
+
+export class PartWriter {
+  private readonly destinations = new Map<string, Destination>();
+  private readonly dir = mkdtempSync(join(tmpdir(), 'cartpipe-'));
+  private readonly uploads: Promise<unknown>[] = [];
+  private buffered = 0;
+  private fileCount = 0;
+  readonly written: string[] = [];
+  rows = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly store: ObjectStore,
+    readonly schema: readonly ColumnDef[],
+    private readonly options: PartWriterOptions,
+  ) {}
+
+  /** Appends one row (values in schema order) under `prefix`. */
+  appendRow(prefix: string, values: readonly Value[]): void {
+    const destination = this.destination(prefix);
+    for (let c = 0; c < this.schema.length; c++)
+      destination.buffer[this.schema[c]!.name]!.push(values[c] ?? null);
+    destination.buffered += 1;
+    this.buffered += 1;
+    this.rows += 1;
+    if (destination.buffered >= (this.options.rowGroupSize ?? 100_000))
+      this.flushBuffer(prefix, destination);
+    else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
+  }
+
+  /** Flushes, closes and uploads every part; returns the keys written. */
+  async finish(): Promise<string[]> {
+    try {
+      for (const [prefix, destination] of this.destinations) {
+        this.flushBuffer(prefix, destination);
+        this.closePart(prefix, destination);
+      }
+      await Promise.all(this.uploads);
+      return [...this.written].sort();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Drops local files without uploading anything more. */
+  discard(): void {
+    for (const d of this.destinations.values()) d.file?.abort();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private destination(prefix: string): Destination {
+    let d = this.destinations.get(prefix);
+    if (!d) {
+      d = { buffer: this.emptyBuffer(), buffered: 0, parts: 0 };
+      this.destinations.set(prefix, d);
+    }
+    return d;
+  }
+
+  private emptyBuffer(): Columns {
+    return Object.fromEntries(this.schema.map((c) => [c.name, [] as Value[]]));
+  }
+
+  private flushLargest(): void {
+    const bySize = [...this.destinations.entries()].sort((a, b) => b[1].buffered - a[1].buffered);
+    for (const [prefix, d] of bySize) {
+      if (this.buffered < (this.options.maxBufferedRows ?? 400_000) / 2) break;
+      this.flushBuffer(prefix, d);
+    }
+  }
+
+  private flushBuffer(prefix: string, d: Destination): void {
+    if (d.buffered === 0) return;
+    if (!d.file) {
+      d.file = new ParquetFileWriter(join(this.dir, `${this.fileCount++}.parquet`), this.schema, {
+        rowGroupSize: Math.max(d.buffered, 1),
+      });
+    }
+    d.file.write(d.buffer);
+    this.buffered -= d.buffered;
+    d.buffer = this.emptyBuffer();
+    d.buffered = 0;
+    if (d.file.rows >= this.options.rowsPerPart) this.closePart(prefix, d);
+  }
+
+  private closePart(prefix: string, d: Destination): void {
+    if (!d.file) return;
+    const file = d.file;
+    d.file = undefined;
+    const { bytes } = file.close();
+    this.bytes += bytes;
+    const key = layout.partKey(prefix, d.parts++);
+    this.written.push(key);
+    const upload = this.store.putFile(key, file.path, 'application/vnd.apache.parquet').then(() => {
+      rmSync(file.path, { force: true });
+    });
+    upload.catch(() => undefined); // surfaced by finish()
+    this.uploads.push(upload);
+  }
+}
+
+/**
+ * Deletes keys under `prefix` that belong to run `runId` and are not in `keep`: what an earlier
+ * attempt of the same stage wrote and this attempt did not rewrite.
+ */
+export async function removeStaleOutputs(
+  store: ObjectStore,
+  prefix: string,
+  runId: string,
+  keep: ReadonlySet<string>,
+): Promise<string[]> {
+  const marker = `/run=${runId}/`;
+  const stale: string[] = [];
+  for await (const o of store.list(prefix)) {
+    if (o.key.includes(marker) && !keep.has(o.key)) stale.push(o.key);
+  }
+  if (stale.length > 0) await store.delete(stale);
+  return stale;
+}

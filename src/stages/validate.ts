@@ -1,0 +1,371 @@
+/**
+ * validate: applies the profile's rules to this run's raw rows. Each row ends up valid
+ * (validated/, partitioned by date), rejected (rejected/, with reason codes), held (held/, its
+ * parent has not arrived yet) or dropped as an exact duplicate, and the report counts each, so
+ * rows in = valid + rejected + held + duplicates dropped. Rows held by earlier runs whose parents
+ * are now known are released into this run's validated output.
+ */
+import { layout, type OutputArea } from '../contracts/layout.js';
+import type { RunManifest } from '../contracts/manifest.js';
+import { emptyCounts, type EntityCounts } from '../contracts/report.js';
+import { DataQualityError, type CartpipeError } from '../errors.js';
+import { bufferOf, readParquet, type ColumnDef, type Value } from '../formats/parquet.js';
+import { getProfile } from '../profiles/registry.js';
+import { dateInZone } from '../profiles/time.js';
+import type { EntitySpec, Profile } from '../profiles/types.js';
+import { parseValue } from '../profiles/values.js';
+import { LINEAGE_COLUMNS, type StageContext } from './context.js';
+import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
+import { PartWriter, removeStaleOutputs } from './outputs.js';
+import { rawSchema } from './upload.js';
+
+export interface ValidateResult {
+  entities: Record<string, EntityCounts>;
+  datesTouched: string[];
+  outputs: string[];
+  /** Set when the batch broke a run-level rule; outputs other than rejected/ were withdrawn. */
+  failure?: CartpipeError;
+}
+
+export function validatedSchema(entity: EntitySpec): ColumnDef[] {
+  return [...entity.columns.map((c) => ({ name: c.name, type: c.type })), ...LINEAGE_COLUMNS];
+}
+export function heldSchema(entity: EntitySpec): ColumnDef[] {
+  return [...validatedSchema(entity), { name: '_reasons', type: 'string' }];
+}
+export function rejectedSchema(entity: EntitySpec): ColumnDef[] {
+  return [
+    ...rawSchema(entity),
+    { name: '_reasons', type: 'string' },
+    { name: '_run_id', type: 'string' },
+  ];
+}
+
+/** Parents before children, so a child in the same batch as its parent finds it. */
+export function entitiesInOrder(profile: Profile): EntitySpec[] {
+  const done: EntitySpec[] = [];
+  const visit = (e: EntitySpec, path: string[]) => {
+    if (done.includes(e)) return;
+    if (path.includes(e.name))
+      throw new Error(`profile ${profile.name}: parent cycle ${path.join(' -> ')}`);
+    for (const p of e.parents ?? []) {
+      const parent = profile.entities.find((x) => x.name === p.entity);
+      if (!parent)
+        throw new Error(`profile ${profile.name}: ${e.name} names unknown parent ${p.entity}`);
+      visit(parent, [...path, e.name]);
+    }
+    done.push(e);
+  };
+  for (const e of profile.entities) visit(e, []);
+  return done;
+}
+
+/** 53-bit string hash (cyrb53): fingerprints rows to recognise exact duplicates. */
+function fingerprint(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+interface Writers {
+  validated: PartWriter;
+  held: PartWriter;
+  rejected: PartWriter;
+}
+
+export async function runValidate(ctx: StageContext, run: RunManifest): Promise<ValidateResult> {
+  const profile = getProfile(run.dataset);
+  const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = ctx.config;
+  const loadedAt = Date.parse(run.createdAt);
+  const parseContext = { timeZone };
+  const thisRun = new Map<string, Map<Key, KeyVersion>>();
+  const earlier = new Map<string, Map<Key, KeyVersion>>();
+  const entities: Record<string, EntityCounts> = {};
+  const touched = new Set<string>();
+  const allWriters: Writers[] = [];
+
+  const earlierIndex = async (entity: EntitySpec) => {
+    let index = earlier.get(entity.name);
+    if (!index) {
+      index = entity.key
+        ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId)
+        : new Map();
+      earlier.set(entity.name, index);
+    }
+    return index;
+  };
+  const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
+    thisRun.get(entityName)?.get(key) ?? earlier.get(entityName)?.get(key);
+
+  try {
+    for (const entity of entitiesInOrder(profile)) {
+      const counts = (entities[entity.name] = emptyCounts());
+      const mine = new Map<Key, KeyVersion>();
+      thisRun.set(entity.name, mine);
+      for (const p of entity.parents ?? []) {
+        const parent = profile.entities.find((e) => e.name === p.entity)!;
+        await earlierIndex(parent);
+      }
+      const rowsPerPart = ctx.config.CARTPIPE_ROWS_PER_PART;
+      const writers: Writers = {
+        validated: new PartWriter(ctx.store, validatedSchema(entity), { rowsPerPart }),
+        held: new PartWriter(ctx.store, heldSchema(entity), { rowsPerPart }),
+        rejected: new PartWriter(ctx.store, rejectedSchema(entity), { rowsPerPart }),
+      };
+      allWriters.push(writers);
+      const names = entity.columns.map((c) => c.name);
+      const validPrefix = (date: string | undefined) =>
+        layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
+      const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
+      const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
+      const keyFingerprints = new Map<Key, number>();
+      const rowFingerprints = new Set<number>();
+      const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
+      const keyOfValues = (values: Value[]): Key | undefined => {
+        if (keyIndices.length === 0) return undefined;
+        if (keyIndices.length === 1)
+          return (values[keyIndices[0]!] ?? undefined) as Key | undefined;
+        const parts = keyIndices.map((k) => values[k]);
+        return parts.some((v) => v === null) ? undefined : parts.join('\u0001');
+      };
+      const dateParent = entity.parents?.find((p) => p.datesFromParent);
+      const dateColumnIndex = entity.dateColumn ? names.indexOf(entity.dateColumn) : -1;
+
+      /** Date of a parsed row, from its own timestamp or its parent's date. */
+      const dateOf = (values: Value[]): string | undefined => {
+        if (dateColumnIndex >= 0) return dateInZone(values[dateColumnIndex] as number, timeZone);
+        if (dateParent)
+          return findParent(dateParent.entity, values[names.indexOf(dateParent.column)] as Key)
+            ?.date;
+        return undefined;
+      };
+      const missingParents = (values: Value[]): string[] =>
+        (entity.parents ?? [])
+          .filter((p) => {
+            const v = values[names.indexOf(p.column)];
+            return v === null || findParent(p.entity, v as Key) === undefined;
+          })
+          .map((p) => `missing_parent:${p.entity}`);
+
+      for await (const object of ctx.store.list(
+        layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
+      )) {
+        const file = bufferOf(await ctx.store.get(object.key));
+        for await (const raw of readParquet(file)) {
+          const length = raw._source_row!.length;
+          for (let i = 0; i < length; i++) {
+            counts.rowsIn += 1;
+            const reasons: string[] = [];
+            const problem = raw._problem![i] as string | null;
+            if (problem) reasons.push(problem);
+            const values: Value[] = new Array(names.length);
+            if (!problem) {
+              for (let c = 0; c < names.length; c++) {
+                const spec = entity.columns[c]!;
+                const text = raw[spec.name]![i] as string | null;
+                if (text === null || text.trim() === '') {
+                  values[c] = null;
+                  if (spec.required) reasons.push(`missing_value:${spec.name}`);
+                  continue;
+                }
+                const parsed = parseValue(spec, text, parseContext);
+                if (!parsed.ok) {
+                  reasons.push(`${parsed.reason}:${spec.name}`);
+                  values[c] = null;
+                  continue;
+                }
+                let value = parsed.value;
+                if (spec.enum && typeof value === 'string') {
+                  value = value.trim().toLowerCase();
+                  if (!spec.enum.includes(value)) reasons.push(`not_in_enum:${spec.name}`);
+                }
+                if (spec.min !== undefined && typeof value === 'number' && value < spec.min) {
+                  reasons.push(`below_minimum:${spec.name}`);
+                }
+                values[c] = value;
+              }
+              if (reasons.length === 0 && entity.rules) {
+                reasons.push(
+                  ...entity.rules(Object.fromEntries(names.map((n, c) => [n, values[c]!]))),
+                );
+              }
+            }
+            const lineage = [runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!];
+            const rawValues = (): Value[] => [
+              ...names.map((n) => raw[n]![i]!),
+              raw._source_file![i]!,
+              raw._source_row![i]!,
+              problem,
+            ];
+
+            // Exact copies of a row already seen in this batch are dropped, whatever their validity.
+            const print = fingerprint(JSON.stringify(names.map((n) => raw[n]![i])));
+            const key = reasons.length === 0 ? keyOfValues(values) : undefined;
+            if (key !== undefined) {
+              const seen = keyFingerprints.get(key);
+              if (seen === print) {
+                counts.duplicatesDropped += 1;
+                continue;
+              }
+              if (seen !== undefined) reasons.push('duplicate_key');
+              else keyFingerprints.set(key, print);
+            } else if (rowFingerprints.has(print)) {
+              counts.duplicatesDropped += 1;
+              continue;
+            } else if (!entity.key) {
+              rowFingerprints.add(print);
+            }
+
+            if (reasons.length > 0) {
+              counts.rejected += 1;
+              for (const r of reasons)
+                counts.rejectsByReason[r] = (counts.rejectsByReason[r] ?? 0) + 1;
+              writers.rejected.appendRow(rejectedPrefix, [
+                ...rawValues(),
+                reasons.join(','),
+                runId,
+              ]);
+              continue;
+            }
+            const missing = missingParents(values);
+            if (missing.length > 0) {
+              counts.held += 1;
+              writers.held.appendRow(heldPrefix, [...values, ...lineage, missing.join(',')]);
+              continue;
+            }
+            const date = dateOf(values);
+            counts.valid += 1;
+            if (date) touched.add(date);
+            if (key !== undefined) mine.set(key, { date, loadedAt, runId });
+            writers.validated.appendRow(validPrefix(date), [...values, ...lineage]);
+          }
+        }
+      }
+
+      if (entity.parents?.length) {
+        await releaseHeld(entity, counts, writers, validPrefix);
+      }
+    }
+
+    const totals = Object.values(entities).reduce(
+      (a, c) => ({ rowsIn: a.rowsIn + c.rowsIn, rejected: a.rejected + c.rejected }),
+      { rowsIn: 0, rejected: 0 },
+    );
+    const ratio = totals.rowsIn === 0 ? 0 : totals.rejected / totals.rowsIn;
+    let failure: CartpipeError | undefined;
+    if (ratio > ctx.config.CARTPIPE_REJECT_THRESHOLD) {
+      failure = new DataQualityError(
+        'reject_ratio_exceeded',
+        `${totals.rejected} of ${totals.rowsIn} rows rejected (${(ratio * 100).toFixed(1)}%), above the ${(ctx.config.CARTPIPE_REJECT_THRESHOLD * 100).toFixed(1)}% threshold; see rejected/${run.dataset}/*/run=${runId}/`,
+      );
+      for (const w of allWriters) {
+        w.validated.discard();
+        w.held.discard();
+      }
+    }
+    const outputs: string[] = [];
+    for (const [i, entity] of entitiesInOrder(profile).entries()) {
+      const w = allWriters[i]!;
+      const areas: [OutputArea, PartWriter | undefined][] = [
+        ['validated', failure ? undefined : w.validated],
+        ['held', failure ? undefined : w.held],
+        ['rejected', w.rejected],
+      ];
+      for (const [area, writer] of areas) {
+        const written = writer ? await writer.finish() : [];
+        outputs.push(...written);
+        await removeStaleOutputs(
+          ctx.store,
+          layout.entityPrefix(area, run.dataset, entity.name),
+          runId,
+          new Set(written),
+        );
+      }
+    }
+    return {
+      entities,
+      datesTouched: failure ? [] : [...touched].sort(),
+      outputs: outputs.sort(),
+      ...(failure ? { failure } : {}),
+    };
+  } catch (error) {
+    for (const w of allWriters) {
+      w.validated.discard();
+      w.held.discard();
+      w.rejected.discard();
+    }
+    throw error;
+  }
+
+  /** Re-checks rows held by earlier runs; those whose parents are now known join this run's output. */
+  async function releaseHeld(
+    entity: EntitySpec,
+    counts: EntityCounts,
+    writers: Writers,
+    validPrefix: (date: string | undefined) => string,
+  ): Promise<void> {
+    const names = entity.columns.map((c) => c.name);
+    const known = await earlierIndex(entity);
+    const mine = thisRun.get(entity.name)!;
+    const pending = new Map<
+      Key | number,
+      { values: Value[]; version: { loadedAt: number; runId: string }; lineage: Value[] }
+    >();
+    let anonymous = 0;
+    for await (const object of ctx.store.list(
+      layout.entityPrefix('held', run.dataset, entity.name),
+    )) {
+      if (object.key.includes(`/run=${runId}/`) || !object.key.endsWith('.parquet')) continue;
+      for await (const cols of readParquet(bufferOf(await ctx.store.get(object.key)))) {
+        for (let i = 0; i < cols._run_id!.length; i++) {
+          const version = {
+            loadedAt: cols._loaded_at![i] as number,
+            runId: cols._run_id![i] as string,
+          };
+          const key = entity.key ? keyOf(cols, entity.key, i) : undefined;
+          const id = key ?? -++anonymous;
+          const previous = pending.get(id);
+          if (previous && !newer(version, previous.version)) continue;
+          pending.set(id, {
+            values: names.map((n) => cols[n]![i] ?? null),
+            version,
+            lineage: [
+              runId,
+              version.loadedAt,
+              cols._source_file![i] ?? null,
+              cols._source_row![i] ?? null,
+            ],
+          });
+        }
+      }
+    }
+    const dateParent = entity.parents?.find((p) => p.datesFromParent);
+    for (const [id, row] of pending) {
+      if (entity.key) {
+        const validated = known.get(id);
+        if (validated && !newer(row.version, validated)) continue; // released or replaced already
+        if (mine.has(id)) continue; // this batch carries a newer version
+      }
+      const missing = (entity.parents ?? []).some((p) => {
+        const v = row.values[names.indexOf(p.column)];
+        return v === null || findParent(p.entity, v as Key) === undefined;
+      });
+      if (missing) continue;
+      const date = entity.dateColumn
+        ? dateInZone(row.values[names.indexOf(entity.dateColumn)] as number, timeZone)
+        : dateParent
+          ? findParent(dateParent.entity, row.values[names.indexOf(dateParent.column)] as Key)?.date
+          : undefined;
+      counts.released += 1;
+      if (date) touched.add(date);
+      writers.validated.appendRow(validPrefix(date), [...row.values, ...row.lineage]);
+    }
+  }
+}
