@@ -33,7 +33,7 @@ export interface TestRuntime {
     stages?: readonly Stage[],
     overrides?: Partial<StageConfig>,
   ): Promise<StageReport[]>;
-  /** createRun + runStages. */
+  /** createRun + runStages; throws when a stage fails (use createRun + runStages to see failures). */
   load(
     dataset: string,
     batch: string,

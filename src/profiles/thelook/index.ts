@@ -112,8 +112,9 @@ export const CATEGORY_DAILY_KPI = {
   ],
 } as const;
 
-/** Money sums are kept to the cent: float addition drifts in the last digits otherwise. */
-export const cents = (x: number): number => Math.round(x * 100) / 100;
+/** Money is summed in integer cents, so sums are exact whatever the order of addition. */
+const toCents = (x: number): number => Math.round(x * 100);
+const fromCents = (c: number): number => c / 100;
 
 interface CategoryAccumulator {
   revenue: number;
@@ -142,7 +143,7 @@ function computeDay(
   for (let i = 0; i < itemOrder.length; i++) {
     const orderId = itemOrder[i]!;
     if (!orderSet.has(orderId)) continue; // the order moved to another date in a later batch
-    const price = itemRows.sale_price![i] as number;
+    const price = toCents(itemRows.sale_price![i] as number);
     const isReturned = itemRows.status![i] === 'returned';
     revenue += price;
     if (!isReturned) net += price;
@@ -167,8 +168,8 @@ function computeDay(
           {
             order_date: date,
             total_orders: orderSet.size,
-            total_revenue: cents(revenue),
-            net_revenue: cents(net),
+            total_revenue: fromCents(revenue),
+            net_revenue: fromCents(net),
             total_items_sold: items,
             return_rate: returned / orderSet.size,
             unique_customers: customers.size,
@@ -179,11 +180,12 @@ function computeDay(
     .map(([category, acc]) => ({
       category,
       order_date: date,
-      daily_revenue: cents(acc.revenue),
-      net_revenue: cents(acc.net),
+      daily_revenue: fromCents(acc.revenue),
+      net_revenue: fromCents(acc.net),
       orders: acc.orders.size,
       items: acc.items,
-      avg_order_value: cents(acc.revenue / acc.orders.size),
+      // An average, not a sum of money: kept unrounded (rounding ties would depend on the reader).
+      avg_order_value: fromCents(acc.revenue) / acc.orders.size,
       avg_return_rate: acc.returnedOrders.size / acc.orders.size,
     }));
   return { daily, categoryDaily };
