@@ -1,7 +1,10 @@
 /**
- * compute-kpi: recomputes the KPIs of every date the run touched from all validated data of
- * those dates (not only this batch), then replaces the stored rows of each (kpi, date) in
- * DynamoDB and its Parquet file under kpis/. Replacing whole dates makes re-runs idempotent.
+ * compute-kpi: recomputes the KPIs of every period the run touched from all validated data of
+ * those periods (not only this batch), then replaces the stored rows of each (kpi, period date)
+ * in DynamoDB and its Parquet file under kpis/. A day KPI's period is the touched date itself; a
+ * month KPI touched by one day is recomputed from the whole month. Replacing whole dates makes
+ * re-runs idempotent. Then the profile's sinks (online-retail's purchase history) rewrite each
+ * touched date.
  */
 import { rmSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +14,9 @@ import { layout } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
 import { ParquetFileWriter, type Value } from '../formats/parquet.js';
 import { getProfile } from '../profiles/registry.js';
-import type { KpiInput } from '../profiles/types.js';
+import { profileSettings, runKpis } from '../profiles/settings.js';
+import { addDays, dateInZone, periodOf, startOfDate } from '../profiles/time.js';
+import type { KpiInput, KpiPeriod, KpiSpec, KpiWindow } from '../profiles/types.js';
 import type { StageContext } from './context.js';
 import { ValidatedReader } from './validated-reader.js';
 
@@ -20,6 +25,65 @@ export interface ComputeKpiResult {
   kpiRows: Record<string, number>;
   outputs: string[];
   partsRead: number;
+  /** Items each profile sink wrote (e.g. purchase history). */
+  sinkItems: Record<string, number>;
+}
+
+const PERIOD_ORDER: Record<KpiPeriod, number> = { day: 0, week: 1, month: 2, year: 3 };
+
+/** Validated date partitions (pipeline zone) holding the instants [start, end). */
+function datesCovering(start: number, end: number, zone: string): string[] {
+  const last = dateInZone(end - 1, zone);
+  const dates: string[] = [];
+  for (let d = dateInZone(start, zone); d <= last; d = addDays(d, 1)) dates.push(d);
+  return dates;
+}
+
+/**
+ * The recomputations a run needs: for each KPI, every period (in the KPI's zone) that overlaps a
+ * touched date (in the pipeline's zone); KPIs sharing a period and zone share a window, so its
+ * rows are read once.
+ * @example
+ * planKpiWindows([monthlyKpi], ['2010-12-05'], 'UTC') // one window: date 2010-12-01, dates 12-01..12-31
+ */
+export function planKpiWindows(
+  kpis: readonly KpiSpec[],
+  dates: readonly string[],
+  pipelineZone: string,
+): KpiWindow[] {
+  const windows = new Map<string, KpiWindow & { kpis: KpiSpec[] }>();
+  for (const kpi of kpis) {
+    const period = kpi.period ?? 'day';
+    const zone = kpi.timeZone ?? pipelineZone;
+    for (const date of dates) {
+      const end = startOfDate(addDays(date, 1), pipelineZone);
+      for (let t = startOfDate(date, pipelineZone); t < end; ) {
+        const p = periodOf(t, period, zone);
+        const id = `${period}|${zone}|${p.date}`;
+        let window = windows.get(id);
+        if (!window) {
+          window = {
+            date: p.date,
+            period,
+            timeZone: zone,
+            start: p.start,
+            end: p.end,
+            dates: datesCovering(p.start, p.end, pipelineZone),
+            kpis: [],
+          };
+          windows.set(id, window);
+        }
+        if (!window.kpis.includes(kpi)) window.kpis.push(kpi);
+        t = p.end;
+      }
+    }
+  }
+  return [...windows.values()].sort(
+    (a, b) =>
+      PERIOD_ORDER[a.period] - PERIOD_ORDER[b.period] ||
+      (a.date < b.date ? -1 : a.date > b.date ? 1 : 0) ||
+      (a.timeZone < b.timeZone ? -1 : a.timeZone > b.timeZone ? 1 : 0),
+  );
 }
 
 export async function runComputeKpi(
@@ -28,36 +92,39 @@ export async function runComputeKpi(
   dates: readonly string[],
 ): Promise<ComputeKpiResult> {
   const profile = getProfile(run.dataset);
+  const kpis = runKpis(profile, run.options, profileSettings(ctx.config));
+  const timeZone = ctx.config.CARTPIPE_TIME_ZONE;
   const dir = mkdtempSync(join(tmpdir(), 'cartpipe-kpi-'));
-  const kpiRows: Record<string, number> = Object.fromEntries(profile.kpis.map((k) => [k.name, 0]));
+  const kpiRows: Record<string, number> = Object.fromEntries(kpis.map((k) => [k.name, 0]));
+  const sinkItems: Record<string, number> = {};
   const outputs: string[] = [];
   let partsRead = 0;
+  // A fresh reader per window or date keeps memory to that span's rows (plus undated entities).
+  const inputOf = (reader: ValidatedReader): KpiInput => ({
+    timeZone,
+    options: run.options,
+    rows: (entity, d) => reader.rows(entity, d),
+  });
   try {
-    for (const date of dates) {
-      // A fresh reader per date keeps memory to one date's rows (plus undated entities).
+    for (const window of planKpiWindows(kpis, dates, timeZone)) {
       const reader = new ValidatedReader(ctx.store, profile);
-      const input: KpiInput = {
-        timeZone: ctx.config.CARTPIPE_TIME_ZONE,
-        options: run.options,
-        rows: (entity, d) => reader.rows(entity, d),
-      };
-      const byKpi = await profile.computeKpis(input, date);
+      const byKpi = await profile.computeKpis(inputOf(reader), window.date, window);
       partsRead += reader.partsRead;
-      for (const kpi of profile.kpis) {
+      for (const kpi of window.kpis) {
         const rows = byKpi[kpi.name] ?? [];
         await ctx.kpis.replaceDate({
           dataset: run.dataset,
           kpi: kpi.name,
-          date,
+          date: window.date,
           groupBy: kpi.groupBy,
           rows,
         });
-        const key = layout.kpiPartKey(run.dataset, kpi.name, date);
+        const key = layout.kpiPartKey(run.dataset, kpi.name, window.date);
         if (rows.length === 0) {
           await ctx.store.delete([key]);
           continue;
         }
-        const path = join(dir, `${kpi.name}-${date}.parquet`);
+        const path = join(dir, `${kpi.name}-${window.date}.parquet`);
         const writer = new ParquetFileWriter(path, kpi.columns);
         writer.write(
           Object.fromEntries(
@@ -70,9 +137,20 @@ export async function runComputeKpi(
         outputs.push(key);
         kpiRows[kpi.name]! += rows.length;
       }
-      ctx.log.debug('kpis computed', { date });
+      ctx.log.debug('kpis computed', { date: window.date, period: window.period });
     }
-    return { datesTouched: [...dates], kpiRows, outputs, partsRead };
+    for (const sink of profile.sinks ?? []) {
+      sinkItems[sink.name] = 0;
+      for (const date of dates) {
+        const reader = new ValidatedReader(ctx.store, profile);
+        sinkItems[sink.name]! += await sink.writeDate(inputOf(reader), date, {
+          history: ctx.history,
+        });
+        partsRead += reader.partsRead;
+      }
+      ctx.log.info('sink written', { sink: sink.name, items: sinkItems[sink.name] });
+    }
+    return { datesTouched: [...dates], kpiRows, outputs, partsRead, sinkItems };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@ import type { JobConfig } from '../config.js';
 import type { RunManifest } from '../contracts/manifest.js';
 import { layout } from '../contracts/layout.js';
 import type { Logger } from '../log.js';
+import type { HistoryStore } from '../ports/history-store.js';
 import type { KpiStore } from '../ports/kpi-store.js';
 import { getJson, type ObjectStore } from '../ports/object-store.js';
 
@@ -13,11 +14,14 @@ export type StageConfig = Pick<
   | 'CARTPIPE_REJECT_THRESHOLD'
   | 'CARTPIPE_ROWS_PER_PART'
   | 'CARTPIPE_MAX_FILE_BYTES'
->;
+> &
+  Partial<Pick<JobConfig, 'CARTPIPE_AGGREGATIONS_FILE'>>;
 
 export interface StageContext {
   store: ObjectStore;
   kpis: KpiStore;
+  /** Purchase histories: profile sinks write it (online-retail); absent where none is needed. */
+  history?: HistoryStore;
   config: StageConfig;
   log: Logger;
 }

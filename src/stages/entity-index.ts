@@ -6,6 +6,7 @@
 import { layout, parseOutputKey } from '../contracts/layout.js';
 import { bufferOf, readParquet, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
+import type { CommittedRuns } from './committed-runs.js';
 
 export type Key = string | number;
 
@@ -51,8 +52,8 @@ export function newer(
 }
 
 /**
- * Latest version per key among validated/<dataset>/<entity>/, skipping the parts of `excludeRunId`
- * (the run being validated: its own earlier attempt must not count as "seen before").
+ * Latest version per key among the committed runs' parts of validated/<dataset>/<entity>/,
+ * skipping `excludeRunId` (the run being validated: its earlier attempt is not "seen before").
  */
 export async function loadKeyIndex(
   store: ObjectStore,
@@ -60,11 +61,13 @@ export async function loadKeyIndex(
   entity: string,
   keyColumns: readonly string[],
   excludeRunId: string,
+  committed: CommittedRuns,
 ): Promise<Map<Key, KeyVersion>> {
   const index = new Map<Key, KeyVersion>();
   for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
     const { date, runId } = parseOutputKey(object.key);
     if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;
+    if (!(await committed.isCommitted(runId))) continue;
     const file = bufferOf(await store.get(object.key));
     for await (const columns of readParquet(file, {
       columns: [...keyColumns, '_loaded_at', '_run_id'],

@@ -7,6 +7,7 @@ import type { Stage } from '../contracts/layout.js';
 import { describeError, isCartpipeError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { dynamoDocumentClient, s3Client } from '../adapters/aws/clients.js';
+import { DynamoDbHistoryStore } from '../adapters/aws/dynamodb-history-store.js';
 import { DynamoDbKpiStore } from '../adapters/aws/dynamodb-kpi-store.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { executeStage } from './run-stage.js';
@@ -31,8 +32,10 @@ export async function runJob(stage: Stage, env: NodeJS.ProcessEnv = process.env)
   });
   try {
     const store = new S3ObjectStore(s3Client(config), config.CARTPIPE_BUCKET);
-    const kpis = new DynamoDbKpiStore(dynamoDocumentClient(config), config.CARTPIPE_KPI_TABLE);
-    const report = await executeStage(stage, { store, kpis, config, log });
+    const dynamo = dynamoDocumentClient(config);
+    const kpis = new DynamoDbKpiStore(dynamo, config.CARTPIPE_KPI_TABLE);
+    const history = new DynamoDbHistoryStore(dynamo, config.CARTPIPE_HISTORY_TABLE);
+    const report = await executeStage(stage, { store, kpis, history, config, log });
     return report.status === 'SUCCEEDED' ? EXIT.succeeded : EXIT.failed;
   } catch (error) {
     // Only reached when even the report could not be written.

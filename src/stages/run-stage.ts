@@ -40,7 +40,12 @@ async function runCore(stage: Stage, ctx: StageContext, run: RunManifest): Promi
         layout.stageReport(run.runId, 'validate'),
       );
       const r = await runComputeKpi(ctx, run, validated.datesTouched ?? []);
-      return { datesTouched: r.datesTouched, kpiRows: r.kpiRows, outputs: r.outputs };
+      return {
+        datesTouched: r.datesTouched,
+        kpiRows: r.kpiRows,
+        ...(Object.keys(r.sinkItems).length > 0 ? { sinkItems: r.sinkItems } : {}),
+        outputs: r.outputs,
+      };
     }
   }
 }

@@ -12,7 +12,8 @@ import { InputFileError, ManifestError, NotFoundError } from '../errors.js';
 import { fileTraits, readRecords } from '../formats/index.js';
 import type { ColumnDef, Value } from '../formats/parquet.js';
 import { getProfile } from '../profiles/registry.js';
-import type { EntitySpec, Profile } from '../profiles/types.js';
+import { profileSettings, runKpis } from '../profiles/settings.js';
+import type { ColumnSpec, EntitySpec, Profile } from '../profiles/types.js';
 import { PartWriter, removeStaleOutputs } from './outputs.js';
 import type { StageContext } from './context.js';
 
@@ -22,10 +23,15 @@ export interface UploadResult {
   outputs: string[];
 }
 
+/** The columns read from input files: all but the derived ones (validate computes those). */
+export function readColumns(entity: EntitySpec): ColumnSpec[] {
+  return entity.columns.filter((c) => !c.derive);
+}
+
 /** Raw schema of an entity: its columns as text, then where each row came from. */
 export function rawSchema(entity: EntitySpec): ColumnDef[] {
   return [
-    ...entity.columns.map((c) => ({ name: c.name, type: 'string' as const })),
+    ...readColumns(entity).map((c) => ({ name: c.name, type: 'string' as const })),
     { name: '_source_file', type: 'string' },
     { name: '_source_row', type: 'int' },
     { name: '_problem', type: 'string' },
@@ -72,6 +78,8 @@ function measuring(input: Readable): {
 
 export async function runUpload(ctx: StageContext, run: RunManifest): Promise<UploadResult> {
   const profile = getProfile(run.dataset);
+  // A run whose options configure the KPIs wrongly fails here, before any data is read.
+  runKpis(profile, run.options, profileSettings(ctx.config));
   const files = run.files.map((file) => {
     const traits = fileTraits(file.key, file);
     return { file, traits, entity: entityOf(profile, file, traits.baseName) };
@@ -121,15 +129,17 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
       const batches = readRecords(measured.stream, {
         file: file.key,
         traits,
-        columns: entity.columns.map((c) => c.name),
-        requiredColumns: entity.columns.filter((c) => c.inHeader !== false).map((c) => c.name),
+        columns: readColumns(entity).map((c) => c.name),
+        requiredColumns: readColumns(entity)
+          .filter((c) => c.inHeader !== false)
+          .map((c) => c.name),
         renames: entity.renames,
         encoding: file.encoding,
         delimiter: file.delimiter,
         sheet: file.sheet,
         maxBytes: ctx.config.CARTPIPE_MAX_FILE_BYTES,
       });
-      const names = entity.columns.map((c) => c.name);
+      const names = readColumns(entity).map((c) => c.name);
       const row: Value[] = new Array(names.length + 3);
       for await (const batch of batches) {
         for (let i = 0; i < batch.length; i++) {

@@ -5,7 +5,7 @@
  * rows in = valid + rejected + held + duplicates dropped. Rows held by earlier runs whose parents
  * are now known are released into this run's validated output.
  */
-import { layout, type OutputArea } from '../contracts/layout.js';
+import { layout, parseOutputKey, type OutputArea } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
 import { emptyCounts, type EntityCounts } from '../contracts/report.js';
 import { DataQualityError, type CartpipeError } from '../errors.js';
@@ -14,6 +14,7 @@ import { getProfile } from '../profiles/registry.js';
 import { dateInZone } from '../profiles/time.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
 import { parseValue } from '../profiles/values.js';
+import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS, type StageContext } from './context.js';
 import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
 import { PartWriter, removeStaleOutputs } from './outputs.js';
@@ -90,12 +91,13 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const entities: Record<string, EntityCounts> = {};
   const touched = new Set<string>();
   const allWriters: Writers[] = [];
+  const committed = new CommittedRuns(ctx.store);
 
   const earlierIndex = async (entity: EntitySpec) => {
     let index = earlier.get(entity.name);
     if (!index) {
       index = entity.key
-        ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId)
+        ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed)
         : new Map();
       earlier.set(entity.name, index);
     }
@@ -121,6 +123,9 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
       };
       allWriters.push(writers);
       const names = entity.columns.map((c) => c.name);
+      // Derived columns are computed from the parsed row; raw/ holds only the columns read.
+      const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
+      const derived = entity.columns.flatMap((c, i) => (c.derive ? [i] : []));
       const validPrefix = (date: string | undefined) =>
         layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
       const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
@@ -169,6 +174,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
             if (!problem) {
               for (let c = 0; c < names.length; c++) {
                 const spec = entity.columns[c]!;
+                if (spec.derive) continue;
                 const text = raw[spec.name]![i] as string | null;
                 if (text === null || text.trim() === '') {
                   values[c] = null;
@@ -191,6 +197,10 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
                 }
                 values[c] = value;
               }
+              if (reasons.length === 0 && derived.length > 0) {
+                const row = Object.fromEntries(names.map((n, c) => [n, values[c] ?? null]));
+                for (const c of derived) values[c] = entity.columns[c]!.derive!(row);
+              }
               if (reasons.length === 0 && entity.rules) {
                 reasons.push(
                   ...entity.rules(Object.fromEntries(names.map((n, c) => [n, values[c]!]))),
@@ -199,14 +209,14 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
             }
             const lineage = [runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!];
             const rawValues = (): Value[] => [
-              ...names.map((n) => raw[n]![i]!),
+              ...rawNames.map((n) => raw[n]![i]!),
               raw._source_file![i]!,
               raw._source_row![i]!,
               problem,
             ];
 
             // Exact copies of a row already seen in this batch are dropped, whatever their validity.
-            const print = fingerprint(JSON.stringify(names.map((n) => raw[n]![i])));
+            const print = fingerprint(JSON.stringify(rawNames.map((n) => raw[n]![i])));
             const key = reasons.length === 0 ? keyOfValues(values) : undefined;
             if (key !== undefined) {
               const seen = keyFingerprints.get(key);
@@ -322,7 +332,9 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     for await (const object of ctx.store.list(
       layout.entityPrefix('held', run.dataset, entity.name),
     )) {
-      if (object.key.includes(`/run=${runId}/`) || !object.key.endsWith('.parquet')) continue;
+      const heldBy = parseOutputKey(object.key).runId;
+      if (!heldBy || heldBy === runId || !object.key.endsWith('.parquet')) continue;
+      if (!(await committed.isCommitted(heldBy))) continue;
       for await (const cols of readParquet(bufferOf(await ctx.store.get(object.key)))) {
         for (let i = 0; i < cols._run_id!.length; i++) {
           const version = {

@@ -1,11 +1,14 @@
 /**
- * Reads validated/ the way every consumer must: all runs' parts of a date partition (or of an
- * undated entity), keeping the latest version of each key, so a re-sent row replaces the old one.
+ * Reads validated/ the way every consumer must: all runs' parts of some date partitions (or of
+ * an undated entity), keeping the latest version of each key, so a re-sent row replaces the old
+ * one (also when it moved to another of the dates read).
  */
-import { layout } from '../contracts/layout.js';
+import { layout, parseOutputKey } from '../contracts/layout.js';
 import { bufferOf, readParquet, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
+import { CommittedRuns } from './committed-runs.js';
+import { LINEAGE_COLUMNS } from './context.js';
 import { keyOf, newer, type Key } from './entity-index.js';
 
 export class ValidatedReader {
@@ -16,32 +19,41 @@ export class ValidatedReader {
   constructor(
     private readonly store: ObjectStore,
     private readonly profile: Profile,
+    private readonly committed = new CommittedRuns(store),
   ) {}
 
-  rows(entityName: string, date?: string): Promise<Columns> {
+  /** Rows of `dates` (one or several) of a dated entity, or every row of an undated one. */
+  rows(entityName: string, dates?: string | readonly string[]): Promise<Columns> {
     const entity = this.profile.entities.find((e) => e.name === entityName);
     if (!entity) throw new Error(`profile ${this.profile.name} has no entity ${entityName}`);
-    const cacheKey = `${entityName}/${date ?? '*'}`;
-    let rows = this.cache.get(cacheKey);
+    const list = dates === undefined ? [] : typeof dates === 'string' ? [dates] : [...dates];
+    const dated =
+      entity.dateColumn !== undefined || entity.parents?.some((p) => p.datesFromParent);
+    const prefixes =
+      dated && list.length > 0
+        ? list.map((d) => layout.datePrefix(this.profile.name, entityName, d))
+        : [layout.entityPrefix('validated', this.profile.name, entityName)];
+    // Undated entities (products) are read once per reader; dated rows are not kept, so a profile
+    // walking a month date by date holds one date at a time.
+    if (dated) return this.read(entity, prefixes);
+    let rows = this.cache.get(entityName);
     if (!rows) {
-      const dated =
-        entity.dateColumn !== undefined || entity.parents?.some((p) => p.datesFromParent);
-      const prefix =
-        dated && date
-          ? layout.datePrefix(this.profile.name, entityName, date)
-          : layout.entityPrefix('validated', this.profile.name, entityName);
-      rows = this.read(entity, prefix);
-      this.cache.set(cacheKey, rows);
+      rows = this.read(entity, prefixes);
+      this.cache.set(entityName, rows);
     }
     return rows;
   }
 
-  private async read(entity: EntitySpec, prefix: string): Promise<Columns> {
-    const names = [...entity.columns.map((c) => c.name), '_loaded_at', '_run_id'];
+  private async read(entity: EntitySpec, prefixes: readonly string[]): Promise<Columns> {
+    const names = [...entity.columns.map((c) => c.name), ...LINEAGE_COLUMNS.map((c) => c.name)];
     const out: Columns = Object.fromEntries(names.map((n) => [n, [] as Value[]]));
     const latest = new Map<Key, number>(); // key -> row index in out
-    for await (const object of this.store.list(prefix)) {
+    const objects = [];
+    for (const prefix of prefixes) for await (const o of this.store.list(prefix)) objects.push(o);
+    for (const object of objects) {
       if (!object.key.endsWith('.parquet')) continue;
+      const { runId } = parseOutputKey(object.key);
+      if (!runId || !(await this.committed.isCommitted(runId))) continue;
       this.partsRead += 1;
       for await (const cols of readParquet(bufferOf(await this.store.get(object.key)), {
         columns: names,

@@ -1,5 +1,5 @@
 /** ObjectStore on the S3 API (AWS, moto_server or the local s3rver). */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
@@ -16,6 +16,8 @@ import { NotFoundError, StorageError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore } from '../../ports/object-store.js';
 
 const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
+/** Whole-body reads retried after a connection drops mid-body (the SDK retries only the request). */
+const BODY_ATTEMPTS = 4;
 
 function isMissing(error: unknown): boolean {
   return (
@@ -32,10 +34,19 @@ export class S3ObjectStore implements ObjectStore {
   ) {}
 
   async get(key: string): Promise<Uint8Array> {
-    const stream = await this.stream(key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    for (let attempt = 1; ; attempt++) {
+      const stream = await this.stream(key);
+      try {
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      } catch (error) {
+        if (attempt >= BODY_ATTEMPTS) {
+          throw new StorageError(`reading s3://${this.bucket}/${key} failed`, { cause: error });
+        }
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
+      }
+    }
   }
 
   async stream(key: string): Promise<Readable> {
@@ -76,19 +87,27 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async putFile(key: string, path: string, contentType?: string): Promise<ObjectInfo> {
+    // The SDK cannot retry a streamed body, and a kept-alive socket the server closed while this
+    // process was busy (s3rver closes idle ones after 5 s) fails the first write on it with
+    // "socket hang up": the file can be read again, so retry network-level failures here.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.putFileOnce(key, path, contentType);
+      } catch (error) {
+        const status = (error as { cause?: { $metadata?: { httpStatusCode?: number } } }).cause
+          ?.$metadata?.httpStatusCode;
+        if (attempt >= 3 || (status !== undefined && status < 500)) throw error;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
+  private async putFileOnce(key: string, path: string, contentType?: string): Promise<ObjectInfo> {
     const size = statSync(path).size;
     try {
       if (size < MULTIPART_THRESHOLD) {
-        const out = await this.client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: createReadStream(path),
-            ContentLength: size,
-            ContentType: contentType,
-          }),
-        );
-        return { key, size, etag: (out.ETag ?? '').replace(/"/g, '') };
+        // A buffered body lets the SDK retry the request; a streamed one cannot be replayed.
+        return await this.put(key, readFileSync(path), contentType);
       }
       const upload = new Upload({
         client: this.client,
