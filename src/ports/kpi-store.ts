@@ -15,6 +15,17 @@ export interface KpiRowSet {
 export interface KpiStore {
   /** Makes the stored rows of (dataset, kpi, date) exactly `rows`: puts them, deletes the rest. */
   replaceDate(set: KpiRowSet): Promise<void>;
+  /**
+   * Runs `work` holding the lease of (dataset, date), so two runs never recompute one date at the
+   * same time: the later one waits and then reads everything the earlier one saw, and more.
+   * A lease outlives a crashed holder by at most `ttlMs`; the same owner may take it again.
+   */
+  withDateLease<T>(
+    dataset: string,
+    date: string,
+    owner: string,
+    work: () => Promise<T>,
+  ): Promise<T>;
   /** Every stored row of a KPI, ordered by date then group. */
   list(dataset: string, kpi: string): Promise<KpiRow[]>;
 }
