@@ -6,7 +6,13 @@
  */
 import Papa from 'papaparse';
 import { InputFileError } from '../errors.js';
-import { RecordBatchBuilder, type RecordBatch, type ReadOptions } from './records.js';
+import {
+  DEFAULT_MAX_FIELD_LENGTH,
+  DEFAULT_MAX_ROW_LENGTH,
+  RecordBatchBuilder,
+  type RecordBatch,
+  type ReadOptions,
+} from './records.js';
 
 const CANDIDATE_DELIMITERS = [',', ';', '\t', '|'];
 
@@ -39,7 +45,8 @@ export async function* readCsv(
   options: ReadOptions,
 ): AsyncGenerator<RecordBatch> {
   const batchSize = options.batchSize ?? 50_000;
-  const maxField = options.maxFieldLength ?? 1_000_000;
+  const maxField = options.maxFieldLength ?? DEFAULT_MAX_FIELD_LENGTH;
+  const maxRow = options.maxRowLength ?? DEFAULT_MAX_ROW_LENGTH;
   let parser: PapaParser | undefined;
   let pending = '';
   let header: string[] | undefined;
@@ -102,11 +109,21 @@ export async function* readCsv(
     }
   };
 
+  /** What is left unparsed is one row still open: past the bound it will never be one. */
+  const tooLong = () =>
+    new InputFileError(
+      'row_too_long',
+      options.file,
+      `${header ? `row ${rowNumber + 1}` : 'the header'} runs past ${maxRow} characters (a quote never closed, or no line breaks?)`,
+      { line: rowNumber + (header ? 2 : 1) },
+    );
+
   for await (const chunk of text) {
     pending += chunk;
     if (!parser) {
       const newlineAt = pending.search(/\r?\n/);
-      if (newlineAt < 0 && pending.length < 1_000_000) continue; // header not complete yet
+      if (newlineAt < 0 && pending.length <= maxRow) continue; // header not complete yet
+      if (newlineAt < 0 || newlineAt > maxRow) throw tooLong();
       const headerLine = newlineAt < 0 ? pending : pending.slice(0, newlineAt);
       const delimiter = detectDelimiter(headerLine, options.delimiter);
       parser = new PapaParserClass({
@@ -117,6 +134,7 @@ export async function* readCsv(
     const result = parser.parse(pending, 0, true);
     pending = pending.slice(result.meta.cursor);
     yield* consume(result.data);
+    if (pending.length > maxRow) throw tooLong();
   }
   if (!parser) {
     if (pending.trim() === '')

@@ -1,13 +1,17 @@
 /**
  * Input formats: picks the reader for a file from its extension (or the manifest's override)
- * and yields record batches. Adding a format is one reader plus one case here.
+ * and yields record batches. Every format may be gzip-compressed (.gz or the manifest's
+ * "compression"); text formats are UTF-8 or latin-1, declared or detected (text-input.ts).
+ * Adding a format is one reader plus one case here.
  */
 import type { Readable } from 'node:stream';
 import { InputFileError } from '../errors.js';
 import type { FileFormat } from '../contracts/manifest.js';
 import { readCsv } from './csv.js';
+import { readJson, readNdjson } from './json.js';
 import type { RecordBatch, ReadOptions } from './records.js';
 import { bytesOf, textOf } from './text-input.js';
+import { readXlsx } from './xlsx.js';
 
 export interface FileTraits {
   format: FileFormat;
@@ -65,11 +69,17 @@ export function readRecords(input: Readable, options: OpenOptions): AsyncGenerat
       return readCsv(textOf(bytes, options), options);
     case 'tsv':
       return readCsv(textOf(bytes, options), { ...options, delimiter: options.delimiter ?? '\t' });
+    case 'json':
+      return readJson(textOf(bytes, options), options);
+    case 'ndjson':
+      return readNdjson(textOf(bytes, options), options);
+    case 'xlsx':
+      return readXlsx(bytes, options);
     default:
       throw new InputFileError(
         'unsupported_format',
         options.file,
-        `format ${options.traits.format} is not supported yet`,
+        `format ${String(options.traits.format)} is not supported`,
       );
   }
 }

@@ -33,9 +33,20 @@ export interface ReadOptions {
   delimiter?: string;
   encoding?: 'utf-8' | 'latin1';
   sheet?: string;
-  /** Longest accepted field, in characters. */
+  /** Longest accepted field, in characters (CARTPIPE_MAX_FIELD_CHARS): longer rejects the row. */
   maxFieldLength?: number;
+  /**
+   * Longest accepted row, record or line, in characters (CARTPIPE_MAX_ROW_CHARS). Where rows can
+   * be told apart (XLSX) a longer one is rejected; where it cannot end (a CSV quote never closed,
+   * a JSON record or NDJSON line running on) the file stops with `row_too_long`, which also
+   * bounds the memory one row can take.
+   */
+  maxRowLength?: number;
 }
+
+/** Defaults of the bounds when the caller gives none (the config's defaults). */
+export const DEFAULT_MAX_FIELD_LENGTH = 100_000;
+export const DEFAULT_MAX_ROW_LENGTH = 1_000_000;
 
 export class RecordBatchBuilder {
   private columns: Record<string, (string | null)[]> = {};

@@ -1,9 +1,12 @@
 /** Every data-set profile by name. A new profile is one module plus one line here. */
 import { ManifestError } from '../errors.js';
+import { clickstream } from './clickstream/index.js';
+import { onlineRetail } from './online-retail/index.js';
+import { rees46 } from './rees46/index.js';
 import { thelook } from './thelook/index.js';
 import type { Profile } from './types.js';
 
-const PROFILES: readonly Profile[] = [thelook];
+const PROFILES: readonly Profile[] = [thelook, onlineRetail, rees46, clickstream];
 
 export function profileNames(): string[] {
   return PROFILES.map((p) => p.name);

@@ -127,3 +127,84 @@ export function parseUsTimestamp(text: string, timeZone: string): number | undef
   if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
   return zonedToEpoch(y, mo, d, h, mi, s, 0, timeZone);
 }
+
+/** The epoch-seconds timestamps of click logs (Taobao's time_stamp), as epoch ms. */
+export function parseEpochSeconds(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^\d{1,12}(\.\d{1,6})?$/.test(t)) return undefined;
+  const ms = Math.round(Number(t) * 1000);
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
+/** Calendar arithmetic on YYYY-MM-DD strings (no zone: dates are labels here). */
+export function addDays(date: string, days: number): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
+}
+
+/** First instant of a wall-clock date in a zone. */
+export function startOfDate(date: string, timeZone: string): number {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return zonedToEpoch(y, m, d, 0, 0, 0, 0, timeZone);
+}
+
+export type Period = 'hour' | 'day' | 'week' | 'month' | 'year';
+
+/**
+ * The period of `period` holding an instant, in a zone: its first day (YYYY-MM-DD; for an hour,
+ * the day it is in), and its first and next instants. Weeks are ISO weeks: they start on Monday.
+ */
+export function periodOf(
+  epochMs: number,
+  period: Period,
+  timeZone: string,
+): { date: string; start: number; end: number } {
+  const w = wallClock(epochMs, timeZone);
+  const day = `${pad(w.y, 4)}-${pad(w.mo)}-${pad(w.d)}`;
+  switch (period) {
+    case 'hour': {
+      // From the instant itself: right in a DST overlap, where a wall-clock hour occurs twice.
+      const start = epochMs - (w.mi * 60 + w.s) * 1000 - (((epochMs % 1000) + 1000) % 1000);
+      return { date: day, start, end: start + 3_600_000 };
+    }
+    case 'day':
+      return {
+        date: day,
+        start: startOfDate(day, timeZone),
+        end: startOfDate(addDays(day, 1), timeZone),
+      };
+    case 'week': {
+      const weekday = (new Date(Date.UTC(w.y, w.mo - 1, w.d)).getUTCDay() + 6) % 7; // Monday = 0
+      const monday = addDays(day, -weekday);
+      return {
+        date: monday,
+        start: startOfDate(monday, timeZone),
+        end: startOfDate(addDays(monday, 7), timeZone),
+      };
+    }
+    case 'month': {
+      const first = `${pad(w.y, 4)}-${pad(w.mo)}-01`;
+      const next = w.mo === 12 ? `${pad(w.y + 1, 4)}-01-01` : `${pad(w.y, 4)}-${pad(w.mo + 1)}-01`;
+      return { date: first, start: startOfDate(first, timeZone), end: startOfDate(next, timeZone) };
+    }
+    case 'year': {
+      const first = `${pad(w.y, 4)}-01-01`;
+      const next = `${pad(w.y + 1, 4)}-01-01`;
+      return { date: first, start: startOfDate(first, timeZone), end: startOfDate(next, timeZone) };
+    }
+  }
+}
+
+/**
+ * ISO-8601 text of an instant as wall-clock time in a zone with its offset
+ * ("2017-05-08T00:00:00+08:00"): readable, and unambiguous in a DST overlap.
+ */
+export function zonedIso(epochMs: number, timeZone: string): string {
+  const w = wallClock(epochMs, timeZone);
+  const offsetMin = Math.round(
+    (Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(epochMs / 1000) * 1000) / 60_000,
+  );
+  const sign = offsetMin < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMin);
+  return `${pad(w.y, 4)}-${pad(w.mo)}-${pad(w.d)}T${pad(w.h)}:${pad(w.mi)}:${pad(w.s)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}

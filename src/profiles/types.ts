@@ -4,6 +4,7 @@
  * this interface: adding a profile never touches a job.
  */
 import type { ColumnDef, ColumnType, Columns, Value } from '../formats/parquet.js';
+import type { HistoryStore } from '../ports/history-store.js';
 import type { KpiRow } from '../ports/kpi-store.js';
 
 export interface ParseContext {
@@ -26,6 +27,12 @@ export interface ColumnSpec {
   parse?: (text: string, context: ParseContext) => Parsed;
   /** Must the input header have this column? Default true. */
   inHeader?: boolean;
+  /**
+   * A column computed from the row's parsed values instead of read from the input (e.g.
+   * online-retail's flags). Derived columns are not in raw/ and are computed after the row's
+   * other values parse, before `rules`.
+   */
+  derive?: (row: Readonly<Record<string, Value>>) => Value;
 }
 
 export interface ParentRef {
@@ -52,29 +59,100 @@ export interface EntitySpec {
   rules?: (row: Readonly<Record<string, Value>>) => string[];
 }
 
+/**
+ * The span of time one stored KPI date covers. A `day` KPI stores its rows under that day; a
+ * `week` one under the week's Monday (ISO weeks), a `month` one under its first day, a `year` one
+ * under 1 January. compute-kpi recomputes every period a run touched from all its validated data.
+ */
+export type KpiPeriod = 'day' | 'week' | 'month' | 'year';
+export const KPI_PERIODS: readonly KpiPeriod[] = ['day', 'week', 'month', 'year'];
+
 export interface KpiSpec {
   name: string;
   description: string;
-  /** The column holding the row's date (e.g. order_date). */
+  /** The column holding the row's date: the period's first day (e.g. order_date, month_start). */
   dateColumn: string;
   /** Columns identifying a row within a date (e.g. ['category']). */
   groupBy: readonly string[];
   columns: readonly ColumnDef[];
+  /** Period of one stored date; default `day`. */
+  period?: KpiPeriod;
+  /** Zone whose wall clock delimits the periods; default the pipeline's (CARTPIPE_TIME_ZONE). */
+  timeZone?: string;
+}
+
+/**
+ * One recomputation compute-kpi asks of a profile: the rows of `kpis` stored under `date`, the
+ * first day of a period in a zone. `start`..`end` are the instants the period covers and `dates`
+ * the validated date partitions (pipeline zone) that hold its rows; rows of the first and last
+ * of them may fall outside the period when the zones differ, so a profile filters on its
+ * timestamps when `timeZone` is not the pipeline's.
+ */
+export interface KpiWindow {
+  date: string;
+  period: KpiPeriod;
+  timeZone: string;
+  /** Epoch ms, inclusive. */
+  start: number;
+  /** Epoch ms, exclusive. */
+  end: number;
+  dates: readonly string[];
+  kpis: readonly KpiSpec[];
 }
 
 /** What compute-kpi gives a profile: the latest version of every validated row. */
 export interface KpiInput {
+  /** The pipeline's zone (CARTPIPE_TIME_ZONE): validated date partitions are its dates. */
   readonly timeZone: string;
   readonly options: Readonly<Record<string, unknown>>;
-  /** Rows of a dated entity on `date`, or all rows of an undated entity; latest version per key. */
-  rows(entity: string, date?: string): Promise<Columns>;
+  /**
+   * Rows of a dated entity on `dates` (one date or several), or all rows of an undated entity;
+   * latest version per key. Lineage columns come along (_run_id, _loaded_at, _source_file,
+   * _source_row), so a profile can order rows the way they arrived.
+   */
+  rows(entity: string, dates?: string | readonly string[]): Promise<Columns>;
+}
+
+/** Settings from the environment that profiles may need (built by {@link profileSettings}). */
+export interface ProfileSettings {
+  /** clickstream: the aggregation spec file (CARTPIPE_AGGREGATIONS_FILE); unset: the default. */
+  aggregationsFile?: string;
+}
+
+/** The ports a profile's side outputs may write to (built by the job from its config). */
+export interface SinkPorts {
+  history?: HistoryStore;
+}
+
+/**
+ * A side output of compute-kpi besides the KPI tables (online-retail's purchase history). It is
+ * called once per date the run touched, with that date's validated rows, and must replace what
+ * an earlier call for the date wrote, so re-runs stay idempotent.
+ * @returns the number of items written.
+ */
+export interface ProfileSink {
+  name: string;
+  writeDate(input: KpiInput, date: string, ports: SinkPorts): Promise<number>;
 }
 
 export interface Profile {
   name: string;
   description: string;
   entities: readonly EntitySpec[];
+  /** The KPIs with the default configuration: what the Glue catalog and `cartpipe kpis` know. */
   kpis: readonly KpiSpec[];
-  /** KPI rows of one date, by KPI name. */
-  computeKpis(input: KpiInput, date: string): Promise<Record<string, KpiRow[]>>;
+  /**
+   * The KPIs of one run when they depend on configuration and the manifest's options
+   * (clickstream's aggregations); without it, `kpis`. Throws ManifestError `options_invalid`.
+   */
+  kpisFor?(
+    options: Readonly<Record<string, unknown>>,
+    settings: ProfileSettings,
+  ): readonly KpiSpec[];
+  /**
+   * KPI rows of one window (by KPI name) for the KPIs in `window.kpis`. Day KPIs in the pipeline
+   * zone (thelook's) need only `date`: the window is that day.
+   */
+  computeKpis(input: KpiInput, date: string, window: KpiWindow): Promise<Record<string, KpiRow[]>>;
+  sinks?: readonly ProfileSink[];
 }
