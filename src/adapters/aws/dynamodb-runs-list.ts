@@ -1,0 +1,47 @@
+/**
+ * Lists the runs table for `cartpipe status`. Kept apart from the runs store so that the
+ * orchestrator Lambda's code (and so its IAM policy) has no Scan.
+ */
+import {
+  ScanCommand,
+  type DynamoDBDocumentClient,
+  type ScanCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
+import { StorageError } from '../../errors.js';
+import type { RunRecord, RunsLister } from '../../ports/runs-store.js';
+import { fromItem } from './dynamodb-runs-store.js';
+
+export class DynamoDbRunsLister implements RunsLister {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /**
+   * Most recent first. A Scan: the table holds one small item per batch and only people list
+   * it; a table with many thousands of runs would want a GSI (constant partition, createdAt
+   * sort key) queried backwards instead.
+   */
+  async list(limit = 50): Promise<RunRecord[]> {
+    const runs: RunRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      let out: ScanCommandOutput;
+      try {
+        out = await this.client.send(
+          new ScanCommand({
+            TableName: this.table,
+            ExclusiveStartKey: start,
+            ConsistentRead: true,
+          }),
+        );
+      } catch (error) {
+        throw new StorageError(`Scan ${this.table} failed`, { cause: error });
+      }
+      runs.push(...(out.Items ?? []).map(fromItem));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.runId.localeCompare(b.runId));
+    return runs.slice(0, limit);
+  }
+}
