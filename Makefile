@@ -18,15 +18,17 @@ install: $(NODE_MODULES_STAMP) ## install dependencies (npm ci)
 build: install ## compile TypeScript to dist/
 	$(NPM) run build
 
-lint: install ## eslint + prettier check + type check
+lint: install ## type check, eslint, prettier, terraform fmt check, Glue schemas up to date
 	npx tsc --noEmit -p tsconfig.json
 	$(NPM) run lint
+	$(MAKE) --no-print-directory tf-fmt-check glue-schemas-check
 
-fmt: install ## format sources (prettier) and Terraform (hcl-tools)
+fmt: install tf-fmt ## format sources (prettier) and Terraform (hcl-tools)
 	$(NPM) run fmt
 
-test: build ## run every test (unit, local S3/DynamoDB, moto tier, infrastructure)
+test: build ## run every test: unit, local S3/DynamoDB, moto tier, infrastructure, image build steps
 	$(NPM) test
+	$(MAKE) --no-print-directory image-check
 
 demo: build ## run a sample thelook batch on the local runtime and print the KPIs
 	./scripts/demo.sh
@@ -35,3 +37,5 @@ all: install lint test build ## install, lint, test, build
 
 clean: ## remove build output and the local data folder
 	rm -rf dist .cartpipe coverage
+
+include mk/deploy.mk
