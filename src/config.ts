@@ -36,11 +36,34 @@ export const STORAGE_ENV = {
     .enum(['debug', 'info', 'warn', 'error'])
     .default('info')
     .describe('log level'),
+  CARTPIPE_AWS_MAX_ATTEMPTS: positiveInt
+    .default(6)
+    .describe(
+      'tries of one S3/DynamoDB/SNS/ECS call on throttling, 5xx, timeouts and dropped connections (SDK backoff with jitter)',
+    ),
+  CARTPIPE_AWS_CONNECT_TIMEOUT_MS: positiveInt
+    .default(5000)
+    .describe('an AWS connection not established in this long is abandoned and retried (ms)'),
+  CARTPIPE_AWS_SOCKET_TIMEOUT_MS: positiveInt
+    .default(60_000)
+    .describe(
+      'an AWS request that sends or receives nothing for this long is abandoned and retried (ms)',
+    ),
+} as const;
+
+/** Variables of the data-set profiles: read by the jobs and by the CLI (`cartpipe kpis`). */
+export const PROFILE_ENV = {
+  CARTPIPE_AGGREGATIONS_FILE: nonEmpty
+    .optional()
+    .describe(
+      'clickstream aggregation spec, JSON or INI (default: config/clickstream.aggregations.json in the project)',
+    ),
 } as const;
 
 /** Variables the stage jobs read (the task definitions pass exactly these). */
 export const JOB_ENV = {
   ...STORAGE_ENV,
+  ...PROFILE_ENV,
   RUN_ID: nonEmpty.regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').describe('run to work on'),
   CARTPIPE_TIME_ZONE: timeZone.default('UTC').describe('zone of naive timestamps and KPI dates'),
   CARTPIPE_REJECT_THRESHOLD: z.coerce
@@ -53,6 +76,19 @@ export const JOB_ENV = {
   CARTPIPE_MAX_FILE_BYTES: positiveInt
     .default(5 * 1024 ** 3)
     .describe('largest input file accepted (bytes, after decompression)'),
+  CARTPIPE_MAX_FIELD_CHARS: positiveInt
+    .default(100_000)
+    .describe('longest value accepted in an input field (characters); longer rejects the row'),
+  CARTPIPE_MAX_ROW_CHARS: positiveInt
+    .default(1_000_000)
+    .describe(
+      'longest input row, record or line (characters); longer fails the file (row_too_long) or rejects the row',
+    ),
+  CARTPIPE_STAGE_TIMEOUT_SECONDS: positiveInt
+    .default(7200)
+    .describe(
+      'a stage still running after this long reports FAILED (stage_timeout) and exits, failing its run',
+    ),
 } as const;
 
 /** Variables the orchestrator Lambda reads. */
@@ -72,6 +108,27 @@ export const ORCHESTRATOR_ENV = {
   CARTPIPE_MAX_LAUNCH_ATTEMPTS: positiveInt
     .default(3)
     .describe('launches of a task that never starts'),
+  CARTPIPE_LAUNCH_BACKOFF_MS: positiveInt
+    .default(2000)
+    .describe(
+      'first relaunch of a task that never started waits up to this (ms, random); doubles per attempt',
+    ),
+  CARTPIPE_LAUNCH_BACKOFF_MAX_MS: positiveInt
+    .default(15_000)
+    .describe('cap of one relaunch wait (ms); keep (attempts - 1) x cap under the Lambda timeout'),
+  CARTPIPE_MAX_MANIFEST_BYTES: positiveInt
+    .default(1024 * 1024)
+    .describe('largest manifest accepted (bytes); a larger one fails its run (manifest_too_large)'),
+  CARTPIPE_MAX_MANIFEST_FILES: positiveInt
+    .default(1000)
+    .describe(
+      'most files one manifest (or its batch folder) may name; more fails the run (manifest_too_many_files)',
+    ),
+  CARTPIPE_RECOVERY_AFTER_SECONDS: positiveInt
+    .default(90)
+    .describe(
+      'a launch or notification left unfinished this long is redone by the next event of its run; keep above the Lambda timeout',
+    ),
 } as const;
 
 /** Variables of the embedded local runtime (`cartpipe run|up|demo`); never set on AWS. */
@@ -96,6 +153,7 @@ export const LOCAL_ENV = {
   CARTPIPE_KPI_TABLE: STORAGE_ENV.CARTPIPE_KPI_TABLE,
   CARTPIPE_HISTORY_TABLE: STORAGE_ENV.CARTPIPE_HISTORY_TABLE,
   AWS_REGION: STORAGE_ENV.AWS_REGION,
+  ...PROFILE_ENV,
 } as const;
 
 type Shape = Record<string, z.ZodType>;

@@ -82,6 +82,16 @@ export class OrchestrationError extends CartpipeError {
   }
 }
 
+/**
+ * The stage was stopped before it finished: SIGTERM (ECS stopping its task: `stage_stopped`) or
+ * its own time limit (`stage_timeout`). Its report says so; readers see none of its outputs.
+ */
+export class StageStoppedError extends CartpipeError {
+  constructor(code: 'stage_stopped' | 'stage_timeout', message: string) {
+    super(code, message);
+  }
+}
+
 /** Narrows an unknown thrown value. */
 export function isCartpipeError(value: unknown): value is CartpipeError {
   return value instanceof CartpipeError;

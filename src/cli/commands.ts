@@ -3,38 +3,37 @@
  * an S3 bucket, prints for a person, and returns the process exit code.
  */
 import { parseArgs } from 'node:util';
-import { layout, STAGES } from '../contracts/layout.js';
-import type { StageReport } from '../contracts/report.js';
-import { NotFoundError } from '../errors.js';
-import { runJobProcess } from '../adapters/local/job-process.js';
-import { getJson, putJson } from '../ports/object-store.js';
+import { readNotifications } from '../adapters/local/file-notifier.js';
+import {
+  startLocalOrchestration,
+  type LocalOrchestration,
+} from '../adapters/local/local-orchestration.js';
+import { silentLogger } from '../log.js';
 import { getProfile, profileNames } from '../profiles/registry.js';
-import { resolveRunManifest } from '../orchestrator/run-manifest.js';
-import { loadReports, summaryLines, type RunFacts } from '../orchestrator/run-summary.js';
+import { gatherFacts } from '../orchestrator/run-report.js';
+import { summaryLines } from '../orchestrator/run-summary.js';
 import { csv, table } from './format.js';
-import { openLocalSession, type LocalSession } from './local-session.js';
-import { defaultBatchName, expandPaths, submitBatch } from './submit.js';
+import { kpisToPrint } from './profile-commands.js';
+import { openLocalSession } from './local-session.js';
+import {
+  CommandLineError as UsageError,
+  displayPath,
+  runsFor,
+  submitForRun,
+  watchRun,
+} from './orchestration-commands.js';
+import { defaultBatchName, expandPaths } from './submit.js';
 
+export { UsageError };
 export type Print = (text: string) => void;
 
-async function readReport(session: LocalSession, key: string): Promise<StageReport | undefined> {
-  try {
-    return await getJson<StageReport>(session.store, key);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
-}
-
-/** Job settings a user may set for local runs; passed to the job processes like task env. */
-const JOB_PASSTHROUGH = [
-  'CARTPIPE_TIME_ZONE',
-  'CARTPIPE_REJECT_THRESHOLD',
-  'CARTPIPE_ROWS_PER_PART',
-  'CARTPIPE_MAX_FILE_BYTES',
-  'CARTPIPE_LOG_LEVEL',
-];
-
+/**
+ * `cartpipe run`: loads files as one batch through the event path and waits for the run: the
+ * files and the manifest go into the local bucket over the S3 API, the manifest's event starts
+ * the run, and this follows it to its end. Uses the runtime of a running `cartpipe up`, or
+ * starts one (with its orchestrator) for the duration of the command.
+ * @returns 0 when the run SUCCEEDED, 1 when it FAILED
+ */
 export async function runCommand(argv: string[], print: Print): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -43,6 +42,7 @@ export async function runCommand(argv: string[], print: Print): Promise<number> 
       dataset: { type: 'string', short: 'd' },
       batch: { type: 'string', short: 'b' },
       quiet: { type: 'boolean', short: 'q' },
+      replace: { type: 'boolean' },
     },
   });
   if (!values.dataset)
@@ -54,52 +54,29 @@ export async function runCommand(argv: string[], print: Print): Promise<number> 
   if (skipped.length > 0)
     print(`skipping ${skipped.length} file(s) that are not data: ${skipped.join(', ')}`);
   const batch = values.batch ?? defaultBatchName(values.dataset);
-  const session = await openLocalSession({ own: true });
+  const session = await openLocalSession();
+  let orchestration: LocalOrchestration | undefined;
   try {
-    const started = Date.now();
-    const submitted = await submitBatch(session.store, { dataset: values.dataset, batch, files });
-    print(
-      `submitted ${files.length} file(s) as batch ${batch} -> s3://${session.config.CARTPIPE_BUCKET}/${submitted.manifestKey}`,
-    );
-    const run = await resolveRunManifest(
+    // With no `cartpipe up` serving the data folder, this process handles the events itself.
+    if (session.runtime)
+      orchestration = startLocalOrchestration(session.runtime, { log: silentLogger });
+    const submitted = await submitForRun(
       session.store,
-      { key: submitted.manifestKey, etag: submitted.manifestEtag },
-      new Date(),
+      { dataset: values.dataset, batch, files, replace: values.replace ?? false },
+      print,
     );
-    await putJson(session.store, layout.runManifest(run.runId), run);
-    const env: Record<string, string> = { ...session.env, RUN_ID: run.runId };
-    for (const name of JOB_PASSTHROUGH) if (process.env[name]) env[name] = process.env[name]!;
-    let failedStage: (typeof STAGES)[number] | undefined;
-    for (const stage of STAGES) {
-      if (!values.quiet) print(`  ${stage} ...`);
-      const exit = await runJobProcess(stage, { env });
-      if (exit.exitCode !== 0) {
-        failedStage = stage;
-        break;
-      }
-    }
-    const reports = await loadReports((key) => readReport(session, key), run.runId);
-    const failure = failedStage ? reports[failedStage]?.error : undefined;
-    const facts: RunFacts = {
-      runId: run.runId,
-      dataset: run.dataset,
-      batch: run.batch,
-      status: failedStage ? 'FAILED' : 'SUCCEEDED',
-      bucket: session.config.CARTPIPE_BUCKET,
-      durationMs: Date.now() - started,
-      ...(failedStage
-        ? {
-            failedStage,
-            reason: failure
-              ? `${failure.code}: ${failure.message}`
-              : 'the job exited without a report',
-          }
-        : {}),
-      reports,
-    };
-    print(summaryLines(facts).join('\n'));
-    return failedStage ? 1 : 0;
+    const { runs } = runsFor(session.env);
+    const run = await watchRun(runs, submitted.runId, {
+      ...(values.quiet ? {} : { print }),
+    });
+    await orchestration?.idle();
+    print(['', ...summaryLines(await gatherFacts(session.store, run))].join('\n'));
+    const dir = `${session.config.CARTPIPE_DATA_DIR}/notifications`;
+    const notified = readNotifications(dir, run.runId).at(-1);
+    if (notified) print(`\nnotification: ${displayPath(notified.file)}`);
+    return run.status === 'SUCCEEDED' ? 0 : 1;
   } finally {
+    await orchestration?.stop();
     await session.close();
   }
 }
@@ -119,16 +96,11 @@ export async function kpisCommand(argv: string[], print: Print): Promise<number>
   const format = values.format!;
   if (!['table', 'csv', 'json'].includes(format))
     throw new UsageError('--format is one of table, csv, json');
-  const kpis = values.kpi ? profile.kpis.filter((k) => k.name === values.kpi) : profile.kpis;
-  if (kpis.length === 0)
-    throw new UsageError(
-      `unknown KPI ${values.kpi}; ${profile.name} has ${profile.kpis.map((k) => k.name).join(', ')}`,
-    );
   const session = await openLocalSession();
   try {
     const out: Record<string, unknown[]> = {};
-    for (const kpi of kpis) {
-      const rows = await session.kpis.list(profile.name, kpi.name);
+    const kpis = await kpisToPrint(profile, values.kpi, (k) => session.kpis.list(profile.name, k));
+    for (const { kpi, rows } of kpis) {
       const columns = kpi.columns.map((c) => c.name);
       const clean = rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] ?? null])));
       if (format === 'json') out[kpi.name] = clean;
@@ -143,5 +115,3 @@ export async function kpisCommand(argv: string[], print: Print): Promise<number>
     await session.close();
   }
 }
-
-export class UsageError extends Error {}

@@ -7,9 +7,11 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LOCAL_ENV, readConfig, type LocalConfig } from '../config.js';
 import { dynamoDocumentClient, s3Client } from '../adapters/aws/clients.js';
+import { DynamoDbHistoryStore } from '../adapters/aws/dynamodb-history-store.js';
 import { DynamoDbKpiStore } from '../adapters/aws/dynamodb-kpi-store.js';
 import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { startLocalRuntime, type LocalRuntime } from '../adapters/local/local-runtime.js';
+import type { HistoryStore } from '../ports/history-store.js';
 import type { KpiStore } from '../ports/kpi-store.js';
 import type { ObjectStore } from '../ports/object-store.js';
 
@@ -19,6 +21,7 @@ export interface LocalSession {
   env: Record<string, string>;
   store: ObjectStore;
   kpis: KpiStore;
+  history: HistoryStore;
   /** The runtime when this process owns it (events can be subscribed to). */
   runtime?: LocalRuntime;
   close(): Promise<void>;
@@ -69,12 +72,11 @@ export function storesFor(env: Record<string, string>) {
     accessKeyId: env.AWS_ACCESS_KEY_ID!,
     secretAccessKey: env.AWS_SECRET_ACCESS_KEY!,
   };
+  const dynamo = dynamoDocumentClient(clientConfig, credentials);
   return {
     store: new S3ObjectStore(s3Client(clientConfig, credentials), env.CARTPIPE_BUCKET!),
-    kpis: new DynamoDbKpiStore(
-      dynamoDocumentClient(clientConfig, credentials),
-      env.CARTPIPE_KPI_TABLE!,
-    ),
+    kpis: new DynamoDbKpiStore(dynamo, env.CARTPIPE_KPI_TABLE!),
+    history: new DynamoDbHistoryStore(dynamo, env.CARTPIPE_HISTORY_TABLE!),
   };
 }
 

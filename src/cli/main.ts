@@ -2,19 +2,34 @@
 import { loadDotenv } from '../config.js';
 import { describeError, isCartpipeError } from '../errors.js';
 import { kpisCommand, runCommand, UsageError, type Print } from './commands.js';
+import { statusCommand, submitCommand, upCommand } from './orchestration-commands.js';
+import { historyCommand, invoiceCommand } from './profile-commands.js';
 
 const USAGE = `cartpipe: event-driven e-commerce ETL (local runtime by default)
 
 Usage:
   cartpipe run --dataset D [--batch NAME] PATH...   load files/folders as one batch and wait for the run
+  cartpipe up                                        serve the local S3/DynamoDB and the orchestrator
+                                                     in the foreground: any S3 client can start runs
+  cartpipe submit --dataset D [--batch NAME] PATH... put files, then the manifest, into the bucket of
+                  [--bucket B [--region R]]          \`cartpipe up\`, or of AWS with --bucket
+  cartpipe status [RUN_ID] [--batch B] [--json]      recent runs, or one run's stages and reports
   cartpipe kpis --dataset D [--kpi K] [--format table|csv|json]
                                                      print the stored KPI rows
+  cartpipe history --customer ID [--format table|json]
+                                                     a customer's invoices (online-retail)
+  cartpipe invoice NO [--format table|json]          an invoice with every line (online-retail)
 
 Environment: see .env.example (CARTPIPE_DATA_DIR, default .cartpipe/, holds the local state).`;
 
 const COMMANDS: Record<string, (argv: string[], print: Print) => Promise<number>> = {
   run: runCommand,
+  up: upCommand,
+  submit: submitCommand,
+  status: statusCommand,
   kpis: kpisCommand,
+  history: historyCommand,
+  invoice: invoiceCommand,
 };
 
 export async function main(

@@ -42,6 +42,8 @@ export interface StageReport {
   /** compute-kpi: dates whose KPIs were recomputed. */
   datesTouched?: string[];
   kpiRows?: Record<string, number>;
+  /** compute-kpi: items each profile sink wrote (e.g. online-retail's purchase history). */
+  sinkItems?: Record<string, number>;
   outputs: string[];
   error?: { code: string; message: string; file?: string; line?: number };
 }

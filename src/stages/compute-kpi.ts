@@ -57,7 +57,7 @@ export function planKpiWindows(
     const zone = kpi.timeZone ?? pipelineZone;
     for (const date of dates) {
       const end = startOfDate(addDays(date, 1), pipelineZone);
-      for (let t = startOfDate(date, pipelineZone); t < end; ) {
+      for (let t = startOfDate(date, pipelineZone); t < end;) {
         const p = periodOf(t, period, zone);
         const id = `${period}|${zone}|${p.date}`;
         let window = windows.get(id);
@@ -106,47 +106,56 @@ export async function runComputeKpi(
     rows: (entity, d) => reader.rows(entity, d),
   });
   try {
+    // Each period is recomputed under its (dataset, date) lease: two runs touching the same date
+    // take turns, and the later one reads everything the earlier one saw, so neither's write
+    // can replace the other's with a view that misses its rows (a lost update).
+    const lease = <T>(date: string, work: () => Promise<T>) =>
+      ctx.kpis.withDateLease(run.dataset, date, ctx.config.RUN_ID, work);
     for (const window of planKpiWindows(kpis, dates, timeZone)) {
-      const reader = new ValidatedReader(ctx.store, profile);
-      const byKpi = await profile.computeKpis(inputOf(reader), window.date, window);
-      partsRead += reader.partsRead;
-      for (const kpi of window.kpis) {
-        const rows = byKpi[kpi.name] ?? [];
-        await ctx.kpis.replaceDate({
-          dataset: run.dataset,
-          kpi: kpi.name,
-          date: window.date,
-          groupBy: kpi.groupBy,
-          rows,
-        });
-        const key = layout.kpiPartKey(run.dataset, kpi.name, window.date);
-        if (rows.length === 0) {
-          await ctx.store.delete([key]);
-          continue;
+      await lease(window.date, async () => {
+        const reader = new ValidatedReader(ctx.store, profile);
+        const byKpi = await profile.computeKpis(inputOf(reader), window.date, window);
+        partsRead += reader.partsRead;
+        for (const kpi of window.kpis) {
+          const rows = byKpi[kpi.name] ?? [];
+          await ctx.kpis.replaceDate({
+            dataset: run.dataset,
+            kpi: kpi.name,
+            date: window.date,
+            groupBy: kpi.groupBy,
+            rows,
+          });
+          const key = layout.kpiPartKey(run.dataset, kpi.name, window.date);
+          if (rows.length === 0) {
+            await ctx.store.delete([key]);
+            continue;
+          }
+          const path = join(dir, `${kpi.name}-${window.date}.parquet`);
+          const writer = new ParquetFileWriter(path, kpi.columns);
+          writer.write(
+            Object.fromEntries(
+              kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
+            ),
+          );
+          writer.close();
+          await ctx.store.putFile(key, path, 'application/vnd.apache.parquet');
+          rmSync(path, { force: true });
+          outputs.push(key);
+          kpiRows[kpi.name]! += rows.length;
         }
-        const path = join(dir, `${kpi.name}-${window.date}.parquet`);
-        const writer = new ParquetFileWriter(path, kpi.columns);
-        writer.write(
-          Object.fromEntries(
-            kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
-          ),
-        );
-        writer.close();
-        await ctx.store.putFile(key, path, 'application/vnd.apache.parquet');
-        rmSync(path, { force: true });
-        outputs.push(key);
-        kpiRows[kpi.name]! += rows.length;
-      }
+      });
       ctx.log.debug('kpis computed', { date: window.date, period: window.period });
     }
     for (const sink of profile.sinks ?? []) {
       sinkItems[sink.name] = 0;
       for (const date of dates) {
-        const reader = new ValidatedReader(ctx.store, profile);
-        sinkItems[sink.name]! += await sink.writeDate(inputOf(reader), date, {
-          history: ctx.history,
+        await lease(date, async () => {
+          const reader = new ValidatedReader(ctx.store, profile);
+          sinkItems[sink.name]! += await sink.writeDate(inputOf(reader), date, {
+            history: ctx.history,
+          });
+          partsRead += reader.partsRead;
         });
-        partsRead += reader.partsRead;
       }
       ctx.log.info('sink written', { sink: sink.name, items: sinkItems[sink.name] });
     }

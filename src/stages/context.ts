@@ -15,7 +15,13 @@ export type StageConfig = Pick<
   | 'CARTPIPE_ROWS_PER_PART'
   | 'CARTPIPE_MAX_FILE_BYTES'
 > &
-  Partial<Pick<JobConfig, 'CARTPIPE_AGGREGATIONS_FILE'>>;
+  // Optional: readers fall back to the config's defaults (DEFAULT_MAX_FIELD_LENGTH, ...).
+  Partial<
+    Pick<
+      JobConfig,
+      'CARTPIPE_AGGREGATIONS_FILE' | 'CARTPIPE_MAX_FIELD_CHARS' | 'CARTPIPE_MAX_ROW_CHARS'
+    >
+  >;
 
 export interface StageContext {
   store: ObjectStore;
@@ -24,6 +30,11 @@ export interface StageContext {
   history?: HistoryStore;
   config: StageConfig;
   log: Logger;
+  /**
+   * Aborted when the job must stop before finishing (SIGTERM, its time limit), with a
+   * StageStoppedError as the reason: the stage then reports FAILED with it and leaves.
+   */
+  signal?: AbortSignal;
 }
 
 export function readRunManifest(store: ObjectStore, runId: string): Promise<RunManifest> {

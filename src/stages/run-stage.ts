@@ -61,6 +61,24 @@ function errorOf(error: unknown): NonNullable<StageReport['error']> {
 }
 
 /**
+ * Races work against the stop signal: once it is aborted, the work is abandoned (the process is
+ * about to exit; what it wrote so far stays invisible without a SUCCEEDED report) and the
+ * signal's reason becomes the stage's failure.
+ */
+function stopGuard(signal: AbortSignal | undefined): <T>(work: Promise<T>) => Promise<T> {
+  if (!signal) return (work) => work;
+  const stopped = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  stopped.catch(() => undefined);
+  return (work) => {
+    work.catch(() => undefined); // abandoned work failing later has nothing left to report
+    return Promise.race([work, stopped]);
+  };
+}
+
+/**
  * Executes `stage` for ctx.config.RUN_ID and stores its report.
  * @returns the report; its status tells the exit code (SUCCEEDED -> 0).
  */
@@ -69,9 +87,10 @@ export async function executeStage(stage: Stage, ctx: StageContext): Promise<Sta
   const runId = ctx.config.RUN_ID;
   let run: RunManifest | undefined;
   let outcome: Outcome;
+  const guard = stopGuard(ctx.signal);
   try {
-    run = await readRunManifest(ctx.store, runId);
-    outcome = await runCore(stage, ctx, run);
+    run = await guard(readRunManifest(ctx.store, runId));
+    outcome = await guard(runCore(stage, ctx, run));
   } catch (error) {
     outcome = { outputs: [], failed: error };
   }

@@ -138,6 +138,8 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
         delimiter: file.delimiter,
         sheet: file.sheet,
         maxBytes: ctx.config.CARTPIPE_MAX_FILE_BYTES,
+        maxFieldLength: ctx.config.CARTPIPE_MAX_FIELD_CHARS,
+        maxRowLength: ctx.config.CARTPIPE_MAX_ROW_CHARS,
       });
       const names = readColumns(entity).map((c) => c.name);
       const row: Value[] = new Array(names.length + 3);

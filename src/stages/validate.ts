@@ -61,6 +61,18 @@ export function entitiesInOrder(profile: Profile): EntitySpec[] {
   return done;
 }
 
+/**
+ * A text a spreadsheet would run as a formula when an export of the outputs (an Athena result,
+ * a CSV download) is opened in one: it starts with = or @ (or a tab or carriage return that
+ * hides what follows), or with + or - followed by more than a number. Such rows are rejected
+ * (`formula_like:<column>`) rather than stored: a formula in a product name is an attack, not
+ * data, and a reject keeps the row for anyone to look at.
+ * @example looksLikeFormula('=HYPERLINK("http://x","y")') // true; looksLikeFormula('-12.5') // false
+ */
+export function looksLikeFormula(text: string): boolean {
+  return /^[=@\t\r]/.test(text) || /^[+-](?![\d\s.,()/-]*$)/.test(text);
+}
+
 /** 53-bit string hash (cyrb53): fingerprints rows to recognise exact duplicates. */
 function fingerprint(text: string): number {
   let h1 = 0xdeadbeef;
@@ -188,6 +200,13 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
                   continue;
                 }
                 let value = parsed.value;
+                if (
+                  spec.type === 'string' &&
+                  typeof value === 'string' &&
+                  looksLikeFormula(value)
+                ) {
+                  reasons.push(`formula_like:${spec.name}`);
+                }
                 if (spec.enum && typeof value === 'string') {
                   value = value.trim().toLowerCase();
                   if (!spec.enum.includes(value)) reasons.push(`not_in_enum:${spec.name}`);
@@ -362,7 +381,10 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     for (const [id, row] of pending) {
       if (entity.key) {
         const validated = known.get(id);
-        if (validated && !newer(row.version, validated)) continue; // released or replaced already
+        // A released copy is stored under the releasing run's id with the holding run's load
+        // time, so "newer" (which breaks ties by run id) cannot tell it from the held row: any
+        // version loaded at or after the held one means it was released or replaced already.
+        if (validated && validated.loadedAt >= row.version.loadedAt) continue;
         if (mine.has(id)) continue; // this batch carries a newer version
       }
       const missing = (entity.parents ?? []).some((p) => {

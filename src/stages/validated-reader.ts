@@ -27,8 +27,7 @@ export class ValidatedReader {
     const entity = this.profile.entities.find((e) => e.name === entityName);
     if (!entity) throw new Error(`profile ${this.profile.name} has no entity ${entityName}`);
     const list = dates === undefined ? [] : typeof dates === 'string' ? [dates] : [...dates];
-    const dated =
-      entity.dateColumn !== undefined || entity.parents?.some((p) => p.datesFromParent);
+    const dated = entity.dateColumn !== undefined || entity.parents?.some((p) => p.datesFromParent);
     const prefixes =
       dated && list.length > 0
         ? list.map((d) => layout.datePrefix(this.profile.name, entityName, d))

@@ -13,6 +13,7 @@ import { storesFor } from '../../src/cli/local-session.js';
 import { submitBatch, type LocalFile } from '../../src/cli/submit.js';
 import { silentLogger } from '../../src/log.js';
 import { resolveRunManifest } from '../../src/orchestrator/run-manifest.js';
+import type { HistoryStore } from '../../src/ports/history-store.js';
 import type { KpiStore } from '../../src/ports/kpi-store.js';
 import { getJson, putJson, type ObjectStore } from '../../src/ports/object-store.js';
 import { executeStage } from '../../src/stages/run-stage.js';
@@ -23,6 +24,7 @@ export interface TestRuntime {
   dir: string;
   store: ObjectStore;
   kpis: KpiStore;
+  history: HistoryStore;
   /** Stage context for a run, with config overrides. */
   context(runId: string, overrides?: Partial<StageConfig>): StageContext;
   /** Submits files as a batch and creates its run (no stage run yet). */
@@ -49,7 +51,7 @@ export async function startTestRuntime(env: Record<string, string> = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), 'cartpipe-test-'));
   const config = readConfig(LOCAL_ENV, { CARTPIPE_DATA_DIR: dir, ...env });
   const runtime = await startLocalRuntime(config);
-  const { store, kpis } = storesFor(runtime.env);
+  const { store, kpis, history } = storesFor(runtime.env);
   const context = (runId: string, overrides: Partial<StageConfig> = {}): StageContext => {
     const stageConfig: StageConfig = {
       RUN_ID: runId,
@@ -59,7 +61,7 @@ export async function startTestRuntime(env: Record<string, string> = {}): Promis
       CARTPIPE_MAX_FILE_BYTES: 1024 ** 3,
       ...overrides,
     } satisfies Partial<JobConfig>;
-    return { store, kpis, config: stageConfig, log: silentLogger };
+    return { store, kpis, history, config: stageConfig, log: silentLogger };
   };
   const createRun = async (
     dataset: string,
@@ -96,6 +98,7 @@ export async function startTestRuntime(env: Record<string, string> = {}): Promis
     dir,
     store,
     kpis,
+    history,
     context,
     createRun,
     runStages,

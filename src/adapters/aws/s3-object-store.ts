@@ -16,7 +16,7 @@ import { NotFoundError, StorageError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore } from '../../ports/object-store.js';
 
 const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
-/** Whole-body reads retried after a connection drops mid-body (the SDK retries only the request). */
+/** Failed body reads in a row (without progress) before a read gives up. */
 const BODY_ATTEMPTS = 4;
 
 function isMissing(error: unknown): boolean {
@@ -34,25 +34,60 @@ export class S3ObjectStore implements ObjectStore {
   ) {}
 
   async get(key: string): Promise<Uint8Array> {
-    for (let attempt = 1; ; attempt++) {
-      const stream = await this.stream(key);
-      try {
-        const chunks: Buffer[] = [];
-        for await (const chunk of stream) chunks.push(chunk as Buffer);
-        return Buffer.concat(chunks);
-      } catch (error) {
-        if (attempt >= BODY_ATTEMPTS) {
-          throw new StorageError(`reading s3://${this.bucket}/${key} failed`, { cause: error });
-        }
-        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
-      }
-    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.stream(key)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
+  /**
+   * The object's bytes. The SDK retries a request, not a body cut half-way (a connection reset
+   * while a job reads a 1 GB input): the stream then asks again for the rest, from the byte it
+   * got to, of the same version (If-Match on the ETag), a bounded number of times in a row.
+   */
   async stream(key: string): Promise<Readable> {
+    const first = await this.getObject(key);
+    const etag = first.ETag;
+    const size = first.ContentLength;
+    const resume = (from: number) => this.getObject(key, from, etag);
+    const where = `s3://${this.bucket}/${key}`;
+    async function* bytes(): AsyncGenerator<Buffer> {
+      let body = first.Body as Readable;
+      let delivered = 0;
+      for (let failures = 0; ; ) {
+        const before = delivered;
+        try {
+          for await (const chunk of body) {
+            delivered += (chunk as Buffer).byteLength;
+            yield chunk as Buffer;
+          }
+          return;
+        } catch (error) {
+          body.destroy();
+          if (size !== undefined && delivered >= size) return;
+          failures = delivered > before ? 1 : failures + 1;
+          if (failures >= BODY_ATTEMPTS) {
+            throw new StorageError(`reading ${where} failed at byte ${delivered}`, {
+              cause: error,
+            });
+          }
+          await new Promise((r) => setTimeout(r, 100 * 2 ** failures * Math.random()));
+          body = (await resume(delivered)).Body as Readable;
+        }
+      }
+    }
+    return Readable.from(bytes(), { objectMode: false });
+  }
+
+  private async getObject(key: string, from?: number, etag?: string) {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return out.Body as Readable;
+      return await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(from !== undefined ? { Range: `bytes=${from}-` } : {}),
+          ...(etag !== undefined ? { IfMatch: etag } : {}),
+        }),
+      );
     } catch (error) {
       if (isMissing(error)) throw new NotFoundError(`s3://${this.bucket}/${key}`, { cause: error });
       throw new StorageError(`GetObject s3://${this.bucket}/${key} failed`, { cause: error });
@@ -87,22 +122,6 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async putFile(key: string, path: string, contentType?: string): Promise<ObjectInfo> {
-    // The SDK cannot retry a streamed body, and a kept-alive socket the server closed while this
-    // process was busy (s3rver closes idle ones after 5 s) fails the first write on it with
-    // "socket hang up": the file can be read again, so retry network-level failures here.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.putFileOnce(key, path, contentType);
-      } catch (error) {
-        const status = (error as { cause?: { $metadata?: { httpStatusCode?: number } } }).cause
-          ?.$metadata?.httpStatusCode;
-        if (attempt >= 3 || (status !== undefined && status < 500)) throw error;
-        await new Promise((r) => setTimeout(r, 100 * attempt));
-      }
-    }
-  }
-
-  private async putFileOnce(key: string, path: string, contentType?: string): Promise<ObjectInfo> {
     const size = statSync(path).size;
     try {
       if (size < MULTIPART_THRESHOLD) {
