@@ -134,22 +134,32 @@ export class DynamoDbKpiStore implements KpiStore {
         );
       }
     }
+    let result: T;
     try {
-      return await work();
-    } finally {
-      try {
-        await this.client.send(
-          new DeleteCommand({
-            TableName: this.table,
-            Key: key,
-            ConditionExpression: '#owner = :owner',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':owner': owner },
-          }),
-        );
-      } catch (error) {
-        // Lost to expiry and taken by someone else: theirs to release.
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      result = await work();
+    } catch (error) {
+      await this.releaseLease(key, owner).catch(() => undefined);
+      throw error;
+    }
+    await this.releaseLease(key, owner);
+    return result;
+  }
+
+  private async releaseLease(key: Record<string, string>, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: key,
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      // Lost to expiry and taken by someone else: theirs to release.
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw new StorageError('releasing a KPI lease failed', { cause: error });
       }
     }
   }
