@@ -220,6 +220,14 @@ data "aws_iam_policy_document" "task" {
     actions   = ["dynamodb:Query", "dynamodb:BatchWriteItem"]
     resources = [aws_dynamodb_table.kpis.arn, aws_dynamodb_table.history.arn]
   }
+
+  # compute-kpi: the per-date lease (a conditional put, deleted when the date is done) and each
+  # date's rows replaced in one transaction (authorised as its puts and deletes).
+  statement {
+    sid       = "KpiLeasesAndTransactions"
+    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = [aws_dynamodb_table.kpis.arn]
+  }
 }
 
 resource "aws_iam_role_policy" "task" {

@@ -44,22 +44,33 @@ locals {
     CARTPIPE_LAUNCH_BACKOFF_MS      = tostring(var.launch_backoff_ms)
     CARTPIPE_LAUNCH_BACKOFF_MAX_MS  = tostring(var.launch_backoff_max_ms)
     CARTPIPE_RECOVERY_AFTER_SECONDS = tostring(var.recovery_after_seconds)
+    CARTPIPE_MAX_MANIFEST_BYTES     = tostring(var.max_manifest_bytes)
+    CARTPIPE_MAX_MANIFEST_FILES     = tostring(var.max_manifest_files)
+    CARTPIPE_AWS_MAX_ATTEMPTS       = tostring(var.aws_max_attempts)
+    CARTPIPE_AWS_CONNECT_TIMEOUT_MS = tostring(var.aws_connect_timeout_ms)
+    CARTPIPE_AWS_SOCKET_TIMEOUT_MS  = tostring(var.aws_socket_timeout_ms)
   }
 
   # Environment of every stage task: JOB_ENV without RUN_ID (the orchestrator passes it as a
   # container override per run) and without the AWS_ENDPOINT_URL_* overrides. Blank values
   # are left out of the task definitions (ecs.tf).
   job_environment = {
-    AWS_REGION                 = local.region
-    CARTPIPE_BUCKET            = aws_s3_bucket.this.bucket
-    CARTPIPE_RUNS_TABLE        = aws_dynamodb_table.runs.name
-    CARTPIPE_KPI_TABLE         = aws_dynamodb_table.kpis.name
-    CARTPIPE_HISTORY_TABLE     = aws_dynamodb_table.history.name
-    CARTPIPE_LOG_LEVEL         = var.log_level
-    CARTPIPE_TIME_ZONE         = var.time_zone
-    CARTPIPE_REJECT_THRESHOLD  = tostring(var.reject_threshold)
-    CARTPIPE_ROWS_PER_PART     = tostring(var.rows_per_part)
-    CARTPIPE_MAX_FILE_BYTES    = tostring(var.max_file_bytes)
-    CARTPIPE_AGGREGATIONS_FILE = var.aggregations_file
+    AWS_REGION                      = local.region
+    CARTPIPE_BUCKET                 = aws_s3_bucket.this.bucket
+    CARTPIPE_RUNS_TABLE             = aws_dynamodb_table.runs.name
+    CARTPIPE_KPI_TABLE              = aws_dynamodb_table.kpis.name
+    CARTPIPE_HISTORY_TABLE          = aws_dynamodb_table.history.name
+    CARTPIPE_LOG_LEVEL              = var.log_level
+    CARTPIPE_TIME_ZONE              = var.time_zone
+    CARTPIPE_REJECT_THRESHOLD       = tostring(var.reject_threshold)
+    CARTPIPE_ROWS_PER_PART          = tostring(var.rows_per_part)
+    CARTPIPE_MAX_FILE_BYTES         = tostring(var.max_file_bytes)
+    CARTPIPE_MAX_FIELD_CHARS        = tostring(var.max_field_chars)
+    CARTPIPE_MAX_ROW_CHARS          = tostring(var.max_row_chars)
+    CARTPIPE_STAGE_TIMEOUT_SECONDS  = tostring(var.stage_timeout_seconds)
+    CARTPIPE_AGGREGATIONS_FILE      = var.aggregations_file
+    CARTPIPE_AWS_MAX_ATTEMPTS       = tostring(var.aws_max_attempts)
+    CARTPIPE_AWS_CONNECT_TIMEOUT_MS = tostring(var.aws_connect_timeout_ms)
+    CARTPIPE_AWS_SOCKET_TIMEOUT_MS  = tostring(var.aws_socket_timeout_ms)
   }
 }

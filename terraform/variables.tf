@@ -209,6 +209,61 @@ variable "recovery_after_seconds" {
   }
 }
 
+variable "max_manifest_bytes" {
+  description = "Largest manifest accepted, in bytes; a larger one fails its run before it is read (CARTPIPE_MAX_MANIFEST_BYTES)."
+  type        = number
+  default     = 1048576
+
+  validation {
+    condition     = var.max_manifest_bytes >= 1 && floor(var.max_manifest_bytes) == var.max_manifest_bytes
+    error_message = "max_manifest_bytes must be a positive whole number."
+  }
+}
+
+variable "max_manifest_files" {
+  description = "Most files one manifest (or its batch folder) may name; more fails the run (CARTPIPE_MAX_MANIFEST_FILES). Each is checked with a HEAD inside one Lambda invocation."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.max_manifest_files >= 1 && floor(var.max_manifest_files) == var.max_manifest_files
+    error_message = "max_manifest_files must be a positive whole number."
+  }
+}
+
+variable "aws_max_attempts" {
+  description = "Tries of one S3, DynamoDB, SNS or ECS call on throttling, 5xx, timeouts and dropped connections, with the SDK's backoff and jitter (CARTPIPE_AWS_MAX_ATTEMPTS)."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.aws_max_attempts >= 1 && floor(var.aws_max_attempts) == var.aws_max_attempts
+    error_message = "aws_max_attempts must be a positive whole number."
+  }
+}
+
+variable "aws_connect_timeout_ms" {
+  description = "An AWS connection not open after this long is abandoned and retried, in ms (CARTPIPE_AWS_CONNECT_TIMEOUT_MS)."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.aws_connect_timeout_ms >= 1 && floor(var.aws_connect_timeout_ms) == var.aws_connect_timeout_ms
+    error_message = "aws_connect_timeout_ms must be a positive whole number."
+  }
+}
+
+variable "aws_socket_timeout_ms" {
+  description = "An AWS request that sends or receives nothing for this long is abandoned and retried, in ms (CARTPIPE_AWS_SOCKET_TIMEOUT_MS)."
+  type        = number
+  default     = 60000
+
+  validation {
+    condition     = var.aws_socket_timeout_ms >= 1 && floor(var.aws_socket_timeout_ms) == var.aws_socket_timeout_ms
+    error_message = "aws_socket_timeout_ms must be a positive whole number."
+  }
+}
+
 # -----------------------------------------------------------------------------
 # Container image and stage tasks
 # -----------------------------------------------------------------------------
@@ -380,6 +435,39 @@ variable "max_file_bytes" {
   validation {
     condition     = var.max_file_bytes >= 1 && floor(var.max_file_bytes) == var.max_file_bytes
     error_message = "max_file_bytes must be a positive whole number."
+  }
+}
+
+variable "max_field_chars" {
+  description = "Longest value accepted in an input field, in characters; a longer one rejects its row (CARTPIPE_MAX_FIELD_CHARS)."
+  type        = number
+  default     = 100000
+
+  validation {
+    condition     = var.max_field_chars >= 1 && floor(var.max_field_chars) == var.max_field_chars
+    error_message = "max_field_chars must be a positive whole number."
+  }
+}
+
+variable "max_row_chars" {
+  description = "Longest input row, JSON record or NDJSON line, in characters; a CSV quote never closed or a record that never ends fails the file (CARTPIPE_MAX_ROW_CHARS)."
+  type        = number
+  default     = 1000000
+
+  validation {
+    condition     = var.max_row_chars >= 1 && floor(var.max_row_chars) == var.max_row_chars
+    error_message = "max_row_chars must be a positive whole number."
+  }
+}
+
+variable "stage_timeout_seconds" {
+  description = "A stage still running after this long reports FAILED (stage_timeout) and exits, failing its run; a minute later it is killed outright (CARTPIPE_STAGE_TIMEOUT_SECONDS)."
+  type        = number
+  default     = 7200
+
+  validation {
+    condition     = var.stage_timeout_seconds >= 60 && floor(var.stage_timeout_seconds) == var.stage_timeout_seconds
+    error_message = "stage_timeout_seconds must be a whole number of seconds, at least 60."
   }
 }
 

@@ -163,7 +163,9 @@ export async function* textOf(
         if (text) yield text;
         continue;
       }
-      const problem = utf8Problem(chunk, at);
+      // Only the first non-ASCII sequence decides: a later invalid byte in the same chunk must
+      // stop a UTF-8 file (invalid_encoding), not turn all of it into latin-1 mojibake.
+      const problem = utf8Problem(chunk.subarray(at, at + 4));
       if (problem === -2 && chunk.length - at < 4) {
         // Perhaps only the start of one multi-byte sequence so far: wait for more before deciding.
         const text = emit(ascii.decode(chunk.subarray(0, at)));
@@ -173,7 +175,7 @@ export async function* textOf(
         if (text) yield text;
         continue;
       }
-      encoding = problem >= 0 ? 'latin1' : 'utf-8';
+      encoding = problem === 0 ? 'latin1' : 'utf-8';
       decoder = decoderFor(encoding);
     }
     const text = emit(decode(chunk, false));

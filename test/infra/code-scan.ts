@@ -210,6 +210,10 @@ const ACTIONS_OF_OPERATION: Record<string, string[]> = {
   's3:Upload': ['s3:PutObject', 's3:AbortMultipartUpload'],
   // RunTask of a task definition with roles passes them to ECS.
   'ecs:RunTask': ['ecs:RunTask', 'iam:PassRole'],
+  // IAM has no transaction actions: each item action in it is authorised as PutItem, DeleteItem,
+  // ... (the KPI store's transactions put a date's rows and delete its stale ones).
+  'dynamodb:TransactWriteItems': ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+  'dynamodb:TransactGetItems': ['dynamodb:GetItem'],
 };
 
 /** lib-dynamodb document commands -> the DynamoDB operations they send. */

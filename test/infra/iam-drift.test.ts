@@ -146,6 +146,8 @@ describe('code scanner', () => {
     const actions = requiredActions(sdkCalls(files));
     expect([...actions.keys()].sort()).toEqual([
       'dynamodb:BatchWriteItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
       'dynamodb:Query',
       's3:AbortMultipartUpload',
       's3:DeleteObject',
