@@ -1,0 +1,57 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { NotFoundError } from '../../src/errors.js';
+import { listAll } from '../../src/ports/object-store.js';
+import { FsObjectStore, MemoryKpiStore } from './fs-stores.js';
+
+const root = mkdtempSync(join(tmpdir(), 'cartpipe-fs-store-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('local-folder ObjectStore used by the benchmark', () => {
+  const store = new FsObjectStore(join(root, 'store'));
+
+  it('lists every key starting with the prefix, in byte order, like S3', async () => {
+    for (const key of ['v/a/date=2/x', 'v/a/date=10/x', 'v/ab/y', 'v/a/date=1/x', 'w/z'])
+      await store.put(key, key);
+    const keys = async (prefix: string) => (await listAll(store, prefix)).map((o) => o.key);
+    expect(await keys('v/a/')).toEqual(['v/a/date=1/x', 'v/a/date=10/x', 'v/a/date=2/x']);
+    expect(await keys('v/a')).toEqual(['v/a/date=1/x', 'v/a/date=10/x', 'v/a/date=2/x', 'v/ab/y']);
+    expect(await keys('v/a/date=1')).toEqual(['v/a/date=1/x', 'v/a/date=10/x']);
+    expect(await keys('nothing/')).toEqual([]);
+  });
+
+  it('gets, streams, copies files in, deletes, and counts reads by area', async () => {
+    const source = join(root, 'part.bin');
+    writeFileSync(source, 'parquet bytes');
+    const info = await store.putFile('validated/t/e/part-0', source);
+    expect(info.size).toBe(13);
+    expect(Buffer.from(await store.get('validated/t/e/part-0')).toString()).toBe('parquet bytes');
+    const chunks: Buffer[] = [];
+    for await (const c of await store.stream('validated/t/e/part-0')) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('parquet bytes');
+    expect(store.reads['validated/']).toEqual({ objects: 2, bytes: 26 });
+    await store.delete(['validated/t/e/part-0']);
+    expect(await store.head('validated/t/e/part-0')).toBeUndefined();
+    await expect(store.get('validated/t/e/part-0')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(store.stream('missing')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('refuses keys that climb out of the folder', async () => {
+    await expect(store.put('a/../../etc', 'x')).rejects.toThrow(/escapes/);
+  });
+});
+
+describe('in-memory KpiStore used by the benchmark', () => {
+  it('replaces whole dates and lists by date', async () => {
+    const kpis = new MemoryKpiStore();
+    const set = (date: string, rows: { n: number }[]) =>
+      kpis.replaceDate({ dataset: 'd', kpi: 'k', date, groupBy: [], rows });
+    await set('2025-01-02', [{ n: 2 }]);
+    await set('2025-01-01', [{ n: 1 }, { n: 9 }]);
+    await set('2025-01-01', [{ n: 1 }]);
+    expect(await kpis.list('d', 'k')).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(await kpis.list('d', 'other')).toEqual([]);
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * Stores for measuring the stage cores without HTTP: an ObjectStore over a local folder (one
+ * file per key, S3 listing semantics: every key starting with the prefix, in byte order) and an
+ * in-memory KpiStore. The stages see the same ports they see on S3 and DynamoDB, so the numbers
+ * are the cores' own cost; the whole-pipeline run adds the local S3/DynamoDB servers on top.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { layout } from '../../src/contracts/layout.js';
+import { submitBatch } from '../../src/cli/submit.js';
+import { NotFoundError } from '../../src/errors.js';
+import { resolveRunManifest } from '../../src/orchestrator/run-manifest.js';
+import type { KpiRow, KpiRowSet, KpiStore } from '../../src/ports/kpi-store.js';
+import { putJson, type ObjectInfo, type ObjectStore } from '../../src/ports/object-store.js';
+
+const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
+export class FsObjectStore implements ObjectStore {
+  readonly bucket = 'bench';
+  /** Objects read (get and stream) by area, the key's first segment. */
+  readonly reads: Record<string, { objects: number; bytes: number }> = {};
+
+  constructor(readonly root: string) {}
+
+  private countRead(key: string, bytes: number): void {
+    const area = key.slice(0, key.indexOf('/') + 1 || undefined);
+    const entry = (this.reads[area] ??= { objects: 0, bytes: 0 });
+    entry.objects += 1;
+    entry.bytes += bytes;
+  }
+
+  private path(key: string): string {
+    if (key.split('/').some((s) => s === '..')) throw new Error(`key escapes the store: ${key}`);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      const bytes = await readFile(this.path(key));
+      this.countRead(key, bytes.byteLength);
+      return bytes;
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError(`${this.root}/${key}`, { cause: error });
+      throw error;
+    }
+  }
+
+  async stream(key: string): Promise<Readable> {
+    const path = this.path(key);
+    try {
+      this.countRead(key, (await stat(path)).size);
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError(`${this.root}/${key}`, { cause: error });
+      throw error;
+    }
+    return createReadStream(path);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { key, size: s.size, etag: `${s.size}-${s.mtimeMs}` } : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, _contentType?: string): Promise<ObjectInfo> {
+    const path = this.path(key);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, body);
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    return { key, size, etag: createHash('md5').update(body).digest('hex') };
+  }
+
+  async putFile(key: string, source: string, _contentType?: string): Promise<ObjectInfo> {
+    const path = this.path(key);
+    await mkdir(dirname(path), { recursive: true });
+    await copyFile(source, path);
+    const s = await stat(path);
+    return { key, size: s.size, etag: `${s.size}-${s.mtimeMs}` };
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+    const keys: ObjectInfo[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const key = `${keyPrefix}${entry.name}`;
+        if (entry.isDirectory()) {
+          // Only descend where keys can still start with the prefix.
+          const folder = `${key}/`;
+          if (folder.startsWith(prefix) || prefix.startsWith(folder))
+            await walk(join(dir, entry.name), folder);
+        } else if (entry.isFile() && key.startsWith(prefix)) {
+          const s = await stat(join(dir, entry.name));
+          keys.push({ key, size: s.size, etag: `${s.size}-${s.mtimeMs}` });
+        }
+      }
+    };
+    await walk(base ? join(this.root, ...base.split('/').filter(Boolean)) : this.root, base);
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    yield* keys;
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((k) => rm(this.path(k), { force: true })));
+  }
+
+  /** Total bytes of the given keys (0 for missing ones). */
+  async sizeOf(keys: readonly string[]): Promise<number> {
+    let total = 0;
+    for (const key of keys) total += (await this.head(key))?.size ?? 0;
+    return total;
+  }
+}
+
+/** KPI rows kept in memory, as DynamoDbKpiStore would keep them: whole dates replaced. */
+export class MemoryKpiStore implements KpiStore {
+  private readonly dates = new Map<string, KpiRow[]>();
+
+  async replaceDate(set: KpiRowSet): Promise<void> {
+    this.dates.set(`${set.dataset}\u0000${set.kpi}\u0000${set.date}`, set.rows);
+  }
+
+  /** One process, one run at a time: the lease has nobody to exclude. */
+  withDateLease<T>(
+    _dataset: string,
+    _date: string,
+    _owner: string,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    return work();
+  }
+
+  async list(dataset: string, kpi: string): Promise<KpiRow[]> {
+    const prefix = `${dataset}\u0000${kpi}\u0000`;
+    return [...this.dates.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([, rows]) => rows);
+  }
+}
+
+/**
+ * Submits local files as a thelook batch into a local-folder store and creates its run
+ * manifest, as the orchestrator does on the manifest's event. Returns the run id.
+ */
+export async function createLocalRun(
+  root: string,
+  batch: string,
+  files: readonly { path: string; name: string }[],
+): Promise<string> {
+  const store = new FsObjectStore(root);
+  const submitted = await submitBatch(store, {
+    dataset: 'thelook',
+    batch,
+    files: files.map((f) => ({ path: f.path, name: f.name })),
+  });
+  const run = await resolveRunManifest(
+    store,
+    { key: submitted.manifestKey, etag: submitted.manifestEtag },
+    new Date(),
+  );
+  await putJson(store, layout.runManifest(run.runId), run);
+  return run.runId;
+}
