@@ -6,7 +6,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import { snappyCompress } from 'hysnappy';
+import { snappyCompressor } from 'hysnappy';
 
 /** Logical column types the pipeline stores. Timestamps are epoch milliseconds (UTC). */
 export type ColumnType = 'string' | 'int' | 'float' | 'timestamp' | 'bool';
@@ -17,6 +17,13 @@ export interface ColumnDef {
 export type Value = string | number | boolean | null;
 /** Columnar batch: column name -> values; every column has the same length. */
 export type Columns = Record<string, Value[]>;
+
+let compressor: ((input: Uint8Array) => Uint8Array) | undefined;
+/** One WebAssembly snappy instance per process: building one per call cost ~11% of validate. */
+function compressSnappy(): (input: Uint8Array) => Uint8Array {
+  compressor ??= snappyCompressor();
+  return compressor;
+}
 
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 
@@ -84,7 +91,7 @@ export class ParquetFileWriter {
     this.writer = new ParquetWriter({
       writer: byteWriter,
       schema: [{ name: 'root', num_children: schema.length }, ...schema.map(schemaElement)],
-      compressors: { SNAPPY: snappyCompress },
+      compressors: { SNAPPY: compressSnappy() },
       createdBy: 'cartpipe',
     });
   }

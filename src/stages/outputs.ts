@@ -11,6 +11,8 @@ import { layout } from '../contracts/layout.js';
 import { ParquetFileWriter, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
 
+const MAX_UPLOADS = 4;
+
 interface Destination {
   buffer: Columns;
   buffered: number;
@@ -29,7 +31,11 @@ export interface PartWriterOptions {
 export class PartWriter {
   private readonly destinations = new Map<string, Destination>();
   private readonly dir = mkdtempSync(join(tmpdir(), 'cartpipe-'));
-  private readonly uploads: Promise<unknown>[] = [];
+  /** Parts closed and waiting for an upload slot: files on disk, not memory. */
+  private readonly queue: { key: string; path: string }[] = [];
+  private active = 0;
+  private wake: (() => void) | undefined;
+  private failure: unknown;
   private buffered = 0;
   private fileCount = 0;
   readonly written: string[] = [];
@@ -62,7 +68,7 @@ export class PartWriter {
         this.flushBuffer(prefix, destination);
         this.closePart(prefix, destination);
       }
-      await Promise.all(this.uploads);
+      await this.drain();
       return [...this.written].sort();
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
@@ -118,11 +124,40 @@ export class PartWriter {
     this.bytes += bytes;
     const key = layout.partKey(prefix, d.parts++);
     this.written.push(key);
-    const upload = this.store.putFile(key, file.path, 'application/vnd.apache.parquet').then(() => {
-      rmSync(file.path, { force: true });
-    });
-    upload.catch(() => undefined); // surfaced by finish()
-    this.uploads.push(upload);
+    this.queue.push({ key, path: file.path });
+    this.pump();
+  }
+
+  /**
+   * Uploads queued parts, at most MAX_UPLOADS at a time: a validate run writes a part per date and
+   * entity, and hundreds of simultaneous PUTs make S3-compatible servers drop connections.
+   */
+  private pump(): void {
+    while (this.active < MAX_UPLOADS && this.queue.length > 0 && this.failure === undefined) {
+      const { key, path } = this.queue.shift()!;
+      this.active += 1;
+      this.store
+        .putFile(key, path, 'application/vnd.apache.parquet')
+        .then(() => rmSync(path, { force: true }))
+        .catch((error: unknown) => {
+          this.failure ??= error;
+        })
+        .finally(() => {
+          this.active -= 1;
+          this.pump();
+          if (this.active === 0 && (this.queue.length === 0 || this.failure !== undefined))
+            this.wake?.();
+        });
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.active > 0 || (this.queue.length > 0 && this.failure === undefined)) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 
