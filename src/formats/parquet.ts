@@ -6,7 +6,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import { snappyCompressor } from 'hysnappy';
+import { snappyCompress } from 'hysnappy';
 
 /** Logical column types the pipeline stores. Timestamps are epoch milliseconds (UTC). */
 export type ColumnType = 'string' | 'int' | 'float' | 'timestamp' | 'bool';
@@ -17,13 +17,6 @@ export interface ColumnDef {
 export type Value = string | number | boolean | null;
 /** Columnar batch: column name -> values; every column has the same length. */
 export type Columns = Record<string, Value[]>;
-
-let compressor: ((input: Uint8Array) => Uint8Array) | undefined;
-/** One WebAssembly snappy instance per process: building one per call cost ~11% of validate. */
-function compressSnappy(): (input: Uint8Array) => Uint8Array {
-  compressor ??= snappyCompressor();
-  return compressor;
-}
 
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 
@@ -91,7 +84,10 @@ export class ParquetFileWriter {
     this.writer = new ParquetWriter({
       writer: byteWriter,
       schema: [{ name: 'root', num_children: schema.length }, ...schema.map(schemaElement)],
-      compressors: { SNAPPY: compressSnappy() },
+      // A fresh snappy instance per page: a reused one carries its hash table over and, while
+      // still valid, compresses the same page to different bytes, which breaks byte-identical
+      // re-runs (caught by test/reliability/crash-safety). Costs ~11% of validate's CPU.
+      compressors: { SNAPPY: snappyCompress },
       createdBy: 'cartpipe',
     });
   }
