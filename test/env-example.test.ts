@@ -11,7 +11,11 @@ const declared = new Set(
     .flatMap(([, shape]) => Object.keys(shape as object)),
 );
 const documented = new Set(
-  [...readFileSync(join(projectRoot(), '.env.example'), 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!),
+  [
+    ...readFileSync(join(projectRoot(), '.env.example'), 'utf8').matchAll(
+      /^#?\s*([A-Z][A-Z0-9_]+)=/gm,
+    ),
+  ].map((m) => m[1]!),
 );
 
 describe('.env.example', () => {

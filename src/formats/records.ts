@@ -42,11 +42,14 @@ export interface ReadOptions {
    * bounds the memory one row can take.
    */
   maxRowLength?: number;
+  /** XLSX: how long a workbook may yield nothing once all its bytes have arrived (damaged). */
+  stallMs?: number;
 }
 
 /** Defaults of the bounds when the caller gives none (the config's defaults). */
 export const DEFAULT_MAX_FIELD_LENGTH = 100_000;
 export const DEFAULT_MAX_ROW_LENGTH = 1_000_000;
+export const DEFAULT_XLSX_STALL_MS = 10_000;
 
 export class RecordBatchBuilder {
   private columns: Record<string, (string | null)[]> = {};

@@ -14,6 +14,7 @@ import { assertColumns } from './csv.js';
 import {
   DEFAULT_MAX_FIELD_LENGTH,
   DEFAULT_MAX_ROW_LENGTH,
+  DEFAULT_XLSX_STALL_MS,
   RecordBatchBuilder,
   type RecordBatch,
   type ReadOptions,
@@ -86,7 +87,61 @@ export async function* readXlsx(
   const batchSize = options.batchSize ?? 50_000;
   const maxField = options.maxFieldLength ?? DEFAULT_MAX_FIELD_LENGTH;
   const maxRow = options.maxRowLength ?? DEFAULT_MAX_ROW_LENGTH;
-  const input = Readable.from(bytes, { objectMode: false });
+  // exceljs waits for ever, without an error, on some damaged workbooks (a corrupt deflate
+  // stream inside an entry it needs): it then neither reads more input nor yields a row. A wait
+  // this long with no input taken and no row given, while the input is not the one waiting (a
+  // slow download is not a stall), means nothing more will come.
+  const stallMs = options.stallMs ?? DEFAULT_XLSX_STALL_MS;
+  let lastActivity = Date.now();
+  let awaitingInput = false;
+  const input = Readable.from(
+    (async function* () {
+      const source = bytes[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          awaitingInput = true;
+          const chunk = await source.next();
+          awaitingInput = false;
+          lastActivity = Date.now();
+          if (chunk.done) return;
+          yield chunk.value;
+        }
+      } finally {
+        await source.return?.();
+      }
+    })(),
+    { objectMode: false },
+  );
+  const next = <T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> =>
+    new Promise((resolve, reject) => {
+      const asked = Date.now();
+      const watch = setInterval(
+        () => {
+          if (awaitingInput || Date.now() - Math.max(asked, lastActivity) < stallMs) return;
+          clearInterval(watch);
+          input.destroy();
+          reject(
+            new InputFileError(
+              'invalid_xlsx',
+              options.file,
+              `not a readable XLSX workbook: no progress for ${stallMs} ms (a damaged entry)`,
+            ),
+          );
+        },
+        Math.min(500, stallMs),
+      );
+      iterator.next().then(
+        (result) => {
+          clearInterval(watch);
+          lastActivity = Date.now();
+          resolve(result);
+        },
+        (error: unknown) => {
+          clearInterval(watch);
+          reject(error as Error);
+        },
+      );
+    });
   const workbook = new ExcelJS.stream.xlsx.WorkbookReader(input, {
     worksheets: 'emit',
     sharedStrings: 'cache',
@@ -120,14 +175,24 @@ export async function* readXlsx(
   };
 
   try {
-    for await (const sheet of workbook as unknown as AsyncIterable<SheetReader>) {
+    const sheets = (workbook as unknown as AsyncIterable<SheetReader>)[Symbol.asyncIterator]();
+    for (let nextSheet = await next(sheets); !nextSheet.done; nextSheet = await next(sheets)) {
+      const sheet = nextSheet.value;
       const name = sheet.name ?? '';
       seen.push(name);
       const first = (workbook as unknown as { model?: WorkbookModel }).model?.sheets?.[0]?.name;
       const wanted = options.sheet ? name === options.sheet : first === undefined || name === first;
-      if (found || !wanted) continue; // exceljs drains the sheets not iterated
+      if (!wanted) {
+        // Left unread, a sheet that exceljs parked in a temp file is deleted when the next sheet
+        // is asked for, possibly before its lazily opened read stream has opened it (ENOENT).
+        const skipped = sheet[Symbol.asyncIterator]();
+        while (!(await next(skipped)).done);
+        continue;
+      }
       found = true;
-      for await (const row of sheet) {
+      const rows = sheet[Symbol.asyncIterator]();
+      for (let nextRow = await next(rows); !nextRow.done; nextRow = await next(rows)) {
+        const row = nextRow.value;
         const raw = row.values as ExcelJS.CellValue[];
         const cells: (string | null)[] = [];
         let problem: RowProblem | undefined;
@@ -171,6 +236,7 @@ export async function* readXlsx(
         builder.push(row.number - headerRow, values, problem);
         if (builder.length >= batchSize) yield builder.take();
       }
+      break; // the sheets after the wanted one are not needed
     }
   } catch (cause) {
     if (cause instanceof InputFileError) throw cause;
@@ -180,6 +246,9 @@ export async function* readXlsx(
       `not a readable XLSX workbook: ${(cause as Error).message}`,
       { cause },
     );
+  } finally {
+    // Ends the read of a workbook left part-way (sheets after the wanted one, or an error).
+    input.destroy();
   }
   if (!found) {
     throw new InputFileError(

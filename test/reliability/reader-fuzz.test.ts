@@ -8,8 +8,9 @@ import { pick, randomInt, seededRandom } from '../helpers/random.js';
 import { sample } from './scenario.js';
 
 /**
- * Must show 4 (fuzz): the readers (CSV, TSV, JSON, NDJSON, XLSX, each also gzipped) over
- * mutated copies of small valid samples: bytes flipped, structural characters and invalid
+ * Must show 4 (fuzz): the readers (CSV, TSV, JSON, NDJSON, XLSX; CSV and NDJSON also gzipped,
+ * half of those damaged as gzip and half damaged before compression) over mutated copies of
+ * small valid samples: bytes flipped, structural characters and invalid
  * bytes inserted, ranges cut, repeated or moved, the input truncated, delivered in chunks of
  * random sizes. Fixed seeds, a fixed number of cases. Every case must end as a read (row
  * problems allowed, each with a code) or as a coded refusal of the file (an InputFileError, never
@@ -37,7 +38,8 @@ const COLUMNS = [
   'delivered_at',
   'num_of_item',
 ];
-const LIMITS = { maxBytes: 2_000_000, maxFieldLength: 2_000, maxRowLength: 20_000 };
+// A damaged workbook is declared stalled after 1 s here (10 s by default) to keep the run short.
+const LIMITS = { maxBytes: 2_000_000, maxFieldLength: 2_000, maxRowLength: 20_000, stallMs: 1000 };
 const WORKER = fileURLToPath(new URL('./fuzz-worker.mjs', import.meta.url));
 
 type Outcome =
@@ -202,7 +204,10 @@ describe('readers over mutated inputs', () => {
       const failures: string[] = [];
       const outcomes: Record<string, number> = {};
       for (let c = 0; c < count; c++) {
-        const bytes = mutate(bases[name]!, random);
+        // Gzipped inputs: half damaged as gzip, half damaged text compressed whole.
+        const plain = name.endsWith('.gz') ? bases[name.slice(0, -3)] : undefined;
+        const bytes =
+          plain && random() < 0.5 ? gzipSync(mutate(plain, random)) : mutate(bases[name]!, random);
         const chunkSize = randomInt(random, 1, 5000);
         const result = await runner.run({ name, bytes, chunkSize });
         const label =
