@@ -21,6 +21,13 @@ const timeZone = nonEmpty.refine(
   { message: 'not an IANA time zone (e.g. UTC, Europe/London)' },
 );
 
+/** Read by the jobs (their own time limit) and the orchestrator (its sweep of lost tasks). */
+const stageTimeout = positiveInt
+  .default(7200)
+  .describe(
+    'a stage still running after this long reports FAILED (stage_timeout) and exits, failing its run; the sweep fails a task silent past it',
+  );
+
 /** Variables shared by every component that touches storage. */
 export const STORAGE_ENV = {
   AWS_REGION: nonEmpty.default('us-east-1').describe('AWS region of the bucket and tables'),
@@ -84,11 +91,7 @@ export const JOB_ENV = {
     .describe(
       'longest input row, record or line (characters); longer fails the file (row_too_long) or rejects the row',
     ),
-  CARTPIPE_STAGE_TIMEOUT_SECONDS: positiveInt
-    .default(7200)
-    .describe(
-      'a stage still running after this long reports FAILED (stage_timeout) and exits, failing its run',
-    ),
+  CARTPIPE_STAGE_TIMEOUT_SECONDS: stageTimeout,
 } as const;
 
 /** Variables the orchestrator Lambda reads. */
@@ -124,6 +127,7 @@ export const ORCHESTRATOR_ENV = {
     .describe(
       'most files one manifest (or its batch folder) may name; more fails the run (manifest_too_many_files)',
     ),
+  CARTPIPE_STAGE_TIMEOUT_SECONDS: stageTimeout,
   CARTPIPE_RECOVERY_AFTER_SECONDS: positiveInt
     .default(90)
     .describe(

@@ -43,3 +43,28 @@ resource "aws_lambda_permission" "events" {
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.task_stopped.arn
 }
+
+# -----------------------------------------------------------------------------
+# The sweep: every few minutes the orchestrator re-delivers what runs whose
+# events were lost are waiting for (src/orchestrator/sweep.ts).
+# -----------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.name_prefix}-sweep"
+  description         = "cartpipe: finish runs whose S3 or task events were lost"
+  schedule_expression = "rate(${var.sweep_interval_minutes} minutes)"
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule      = aws_cloudwatch_event_rule.sweep.name
+  target_id = "orchestrator"
+  arn       = aws_lambda_function.orchestrator.arn
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id  = "AllowSweepSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.orchestrator.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep.arn
+}

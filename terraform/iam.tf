@@ -75,10 +75,11 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["${aws_s3_bucket.this.arn}/runs/*"]
   }
 
-  # Run state: conditional puts on the expected previous version, consistent reads.
+  # Run state: conditional puts on the expected previous version, consistent reads; the
+  # scheduled sweep scans for runs whose events were lost.
   statement {
     sid       = "RunStateTable"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"]
     resources = [aws_dynamodb_table.runs.arn]
   }
 

@@ -44,6 +44,7 @@ locals {
     CARTPIPE_LAUNCH_BACKOFF_MS      = tostring(var.launch_backoff_ms)
     CARTPIPE_LAUNCH_BACKOFF_MAX_MS  = tostring(var.launch_backoff_max_ms)
     CARTPIPE_RECOVERY_AFTER_SECONDS = tostring(var.recovery_after_seconds)
+    CARTPIPE_STAGE_TIMEOUT_SECONDS  = tostring(var.stage_timeout_seconds)
     CARTPIPE_MAX_MANIFEST_BYTES     = tostring(var.max_manifest_bytes)
     CARTPIPE_MAX_MANIFEST_FILES     = tostring(var.max_manifest_files)
     CARTPIPE_AWS_MAX_ATTEMPTS       = tostring(var.aws_max_attempts)

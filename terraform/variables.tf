@@ -209,6 +209,17 @@ variable "recovery_after_seconds" {
   }
 }
 
+variable "sweep_interval_minutes" {
+  description = "Minutes between sweeps for runs whose events were lost (an EventBridge schedule invoking the orchestrator)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.sweep_interval_minutes >= 2 && floor(var.sweep_interval_minutes) == var.sweep_interval_minutes
+    error_message = "sweep_interval_minutes must be a whole number of minutes, at least 2."
+  }
+}
+
 variable "max_manifest_bytes" {
   description = "Largest manifest accepted, in bytes; a larger one fails its run before it is read (CARTPIPE_MAX_MANIFEST_BYTES)."
   type        = number

@@ -210,6 +210,8 @@ export async function upCommand(
   const seen = new Map<string, RunRecord>();
   const orchestration = startLocalOrchestration(runtime, {
     print: (text) => print(`\n${text}\n`),
+    // As the deployed stack's schedule does: finishes runs whose events were lost.
+    sweepEveryMs: 60_000,
     log: createLogger(process.env.CARTPIPE_LOG_LEVEL === 'debug' ? 'debug' : 'warn', {
       component: 'orchestrator',
     }),

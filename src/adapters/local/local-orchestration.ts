@@ -16,6 +16,7 @@ import {
   settingsFrom,
   type OrchestratorSettings,
 } from '../../orchestrator/orchestrator.js';
+import { sweepRuns, type SweepResult } from '../../orchestrator/sweep.js';
 import type { Notifier } from '../../ports/notifier.js';
 import { isTerminal, type RunRecord } from '../../ports/runs-store.js';
 import type { TaskLauncher } from '../../ports/task-launcher.js';
@@ -45,6 +46,8 @@ export interface LocalOrchestrationOptions {
   retryDelaysMs?: readonly number[];
   /** How long stop() waits for handlers still working (one stuck on a call is abandoned). */
   stopGraceMs?: number;
+  /** Sweep for lost events this often (ms), as the Lambda's schedule does; off when absent. */
+  sweepEveryMs?: number;
 }
 
 export interface LocalOrchestration {
@@ -66,6 +69,8 @@ export interface LocalOrchestration {
    * @returns the runs resumed
    */
   resume(): Promise<RunRecord[]>;
+  /** One sweep for runs whose events were lost (src/orchestrator/sweep.ts). */
+  sweep(): Promise<SweepResult>;
   /** Stops jobs (their runs are resumed by the next start) and waits for handlers to finish. */
   stop(): Promise<void>;
 }
@@ -168,6 +173,27 @@ export function startLocalOrchestration(
     deliver(s3ObjectCreatedEvent(record.s3.bucket.name, key, eTag, config.AWS_REGION));
   });
 
+  const sweep = () =>
+    sweepRuns({
+      lister,
+      store,
+      orchestrator,
+      settings: {
+        bucket: runtime.bucket,
+        taskDefinitionPrefix: settings.taskDefinitionPrefix,
+        recoveryAfterMs: settings.recoveryAfterMs,
+        stageTimeoutMs: config.CARTPIPE_STAGE_TIMEOUT_SECONDS * 1000,
+      },
+      log,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+  const sweeping = options.sweepEveryMs
+    ? setInterval(() => {
+        if (!stopping) void sweep();
+      }, options.sweepEveryMs)
+    : undefined;
+  sweeping?.unref();
+
   const idle = async () => {
     while (inFlight.size > 0 || localLauncher.running > 0) {
       await Promise.allSettled([...inFlight]);
@@ -224,8 +250,10 @@ export function startLocalOrchestration(
       }
       return unfinished;
     },
+    sweep,
     async stop() {
       stopping = true;
+      clearInterval(sweeping);
       await localLauncher.stop();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
