@@ -79,7 +79,7 @@ describe(`${RUNS} runs under duplicated, shuffled and stale events`, () => {
     for (let round = 0; round < 5000; round++) {
       stopEventsFor(launcher.requests);
       // Stale copies of events already handled come back now and then.
-      if (delivered.length > 0 && random() < 0.15) {
+      if (delivered.length > 0 && random() < 0.3) {
         pool.splice(
           randomInt(random, 0, pool.length),
           0,

@@ -23,7 +23,9 @@ import { LOCAL_CREDENTIALS, type LocalRuntime } from '../../src/adapters/local/l
 import { submitBatch, type LocalFile } from '../../src/cli/submit.js';
 import { JOB_ENV, readConfig, STORAGE_ENV } from '../../src/config.js';
 import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
+import type { EcsTaskStateChangeEvent } from '../../src/orchestrator/events.js';
 import { runIdOf } from '../../src/orchestrator/run-manifest.js';
 import { isTerminal, type RunRecord } from '../../src/ports/runs-store.js';
 import { executeStage } from '../../src/stages/run-stage.js';
@@ -32,6 +34,7 @@ import {
   startFaultProxy,
   type FaultKind,
   type FaultProxy,
+  type ProxiedRequest,
   type ProxiedService,
 } from '../helpers/fault-proxy.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
@@ -48,10 +51,14 @@ export interface PipelineOptions {
   inProcessJobs?: boolean;
   /** Job and orchestrator variables. */
   env?: Record<string, string>;
+  /** S3 ObjectCreated events to lose, by object key. */
+  loseObjectCreated?: (key: string) => boolean;
+  /** STOPPED events to lose (never delivered), as EventBridge or a failed Lambda might. */
+  loseEvent?: (event: EcsTaskStateChangeEvent) => boolean;
   /** Where the orchestrator logs (default: nowhere; RELIABILITY_LOG=<file> to debug a test). */
   log?: Logger;
   /** Requests the S3/DynamoDB proxies hold for good (a stage stuck on a call). */
-  hold?: (service: ProxiedService, operation: string) => boolean;
+  hold?: (service: ProxiedService, request: ProxiedRequest) => boolean;
 }
 
 export interface Pipeline {
@@ -63,6 +70,10 @@ export interface Pipeline {
   submit(batch: string, files: readonly LocalFile[]): Promise<string>;
   /** Waits until every run is terminal and notified (read outside the faults). */
   settled(runIds: readonly string[], timeoutMs?: number): Promise<RunRecord[]>;
+  /** STOPPED events lost on purpose (options.loseEvent). */
+  lost: readonly EcsTaskStateChangeEvent[];
+  /** Stage jobs started, by "<run id>/<stage>". */
+  jobRuns: ReadonlyMap<string, number>;
   /** SNS messages about a batch. */
   messages(batch: string): PublishedMessage[];
   faults(): Record<ProxiedService, Record<FaultKind, number>>;
@@ -83,8 +94,8 @@ const TEST_ENV = {
  */
 const FAULT_ENV = {
   CARTPIPE_AWS_MAX_ATTEMPTS: '6',
-  CARTPIPE_AWS_CONNECT_TIMEOUT_MS: '2000',
-  CARTPIPE_AWS_SOCKET_TIMEOUT_MS: '2000',
+  CARTPIPE_AWS_CONNECT_TIMEOUT_MS: '1500',
+  CARTPIPE_AWS_SOCKET_TIMEOUT_MS: '1500',
 };
 
 /** The job as the local launcher's process runner, but in this process (same stage code). */
@@ -133,7 +144,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       rates,
       stallMs,
       ambiguousDrops: service !== 'sns',
-      ...(hold ? { onRequest: (r) => (hold(service, r.operation) ? 'hold' : undefined) } : {}),
+      ...(hold ? { onRequest: (r) => (hold(service, r) ? 'hold' : undefined) } : {}),
     });
   let jobs: LocalTaskLauncher | undefined;
   const edge = await startLocalAwsEdge({
@@ -156,7 +167,10 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       AWS_ENDPOINT_URL_S3: proxies.s3.url,
       AWS_ENDPOINT_URL_DYNAMODB: proxies.dynamodb.url,
     },
-    onObjectCreated: (listener) => t.runtime.onObjectCreated(listener),
+    onObjectCreated: (listener) =>
+      t.runtime.onObjectCreated((record) => {
+        if (!options.loseObjectCreated?.(record.s3.object.key)) listener(record);
+      }),
     stop: async () => undefined,
   };
   const debugFile = process.env.RELIABILITY_LOG;
@@ -187,15 +201,25 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
   });
   const jobEnv: Record<string, string> = { ...runtime.env };
   for (const name of Object.keys(JOB_ENV)) if (env[name] !== undefined) jobEnv[name] = env[name];
-  jobs = options.inProcessJobs
-    ? new LocalTaskLauncher({
-        env: jobEnv,
-        region: 'us-east-1',
-        taskDefinitionPrefix: 'cartpipe',
-        onStopped: (event) => orchestration!.deliver(event),
-        runJob: inProcessJob,
-      })
-    : orchestration.localLauncher;
+  // The stage jobs, counted per run and stage: a stage run twice would show here.
+  const jobRuns = new Map<string, number>();
+  const lost: EcsTaskStateChangeEvent[] = [];
+  const runner = options.inProcessJobs ? inProcessJob : runJobProcess;
+  jobs = new LocalTaskLauncher({
+    env: jobEnv,
+    region: 'us-east-1',
+    taskDefinitionPrefix: 'cartpipe',
+    onStopped: (event) => {
+      if (options.loseEvent?.(event)) lost.push(event);
+      else orchestration!.deliver(event);
+    },
+    logDir: join(t.runtime.dataDir, 'logs'),
+    runJob: (stage, job) => {
+      const key = `${job.env.RUN_ID}/${stage}`;
+      jobRuns.set(key, (jobRuns.get(key) ?? 0) + 1);
+      return runner(stage, job);
+    },
+  });
 
   // The test reads the runs table directly, so its polling draws no faults.
   const direct = new DynamoDbRunsStore(
@@ -215,6 +239,8 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
     orchestration,
     edge,
     proxies,
+    jobRuns,
+    lost,
     async submit(batch, files) {
       const submitted = await submitBatch(t.store, { dataset: 'thelook', batch, files });
       return runIdOf({ key: submitted.manifestKey, etag: submitted.manifestEtag });
@@ -244,7 +270,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       ) as Record<ProxiedService, Record<FaultKind, number>>,
     async stop() {
       await orchestration!.stop();
-      if (jobs !== orchestration!.localLauncher) await jobs!.stop();
+      await jobs!.stop();
       for (const p of Object.values(proxies)) await p.close();
       await edge.close();
       await t.stop();

@@ -53,7 +53,7 @@ export class S3ObjectStore implements ObjectStore {
     async function* bytes(): AsyncGenerator<Buffer> {
       let body = first.Body as Readable;
       let delivered = 0;
-      for (let failures = 0; ; ) {
+      for (let failures = 0; ;) {
         const before = delivered;
         try {
           for await (const chunk of body) {
