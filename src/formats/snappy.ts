@@ -1,0 +1,90 @@
+/**
+ * Snappy compression for Parquet pages: hysnappy's WebAssembly build of the reference snappy,
+ * with one instance per process whose memory is reset to its initial state before every page.
+ *
+ * Why not hysnappy's own entry points: `snappyCompress` builds a new instance per call (decode,
+ * compile, instantiate: ~0.3 ms, most of a small page's cost), and a reused `snappyCompressor()`
+ * carries state in its memory from page to page, so the same page can compress to different
+ * (valid) bytes depending on what came before, which breaks byte-identical re-runs. Restoring
+ * the memory snapshot gives exactly a fresh instance's output at a reused instance's speed
+ * (test/formats/snappy.test.ts compares the two over thousands of pages).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { snappyCompress as freshInstanceCompress } from 'hysnappy';
+
+/** Where hysnappy's compressor expects its input (past the C runtime's own memory). */
+const INPUT_START = 68_000;
+/** Gap hysnappy leaves between input and output. */
+const GAP = 1000;
+const PAGE = 64 * 1024;
+
+interface SnappyExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  compress: (input: number, length: number, output: number) => number;
+}
+/** The few WebAssembly calls used here (Node's global; its types come with the DOM lib only). */
+interface WasmModule {
+  readonly kind: 'module';
+}
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => WasmModule;
+      Instance: new (module: WasmModule) => { exports: unknown };
+    };
+  }
+).WebAssembly;
+
+/** hysnappy ships its module as base64 inside compress.js, not as a separate file. */
+function hysnappyModule(): WasmModule | undefined {
+  try {
+    const entry = createRequire(import.meta.url).resolve('hysnappy');
+    const source = readFileSync(join(dirname(entry), 'compress.js'), 'utf8');
+    const literal = /const wasm64\s*=\s*((?:'[A-Za-z0-9+/=]*'\s*\+?\s*)+)/.exec(source)?.[1];
+    if (!literal) return undefined;
+    return new wasm.Module(Buffer.from(literal.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'));
+  } catch {
+    return undefined;
+  }
+}
+
+function resettingCompressor(module: WasmModule): (input: Uint8Array) => Uint8Array {
+  const { memory, compress } = new wasm.Instance(module).exports as SnappyExports;
+  const initial = new Uint8Array(memory.buffer).slice();
+  return (input) => {
+    const outputStart = INPUT_START + input.byteLength + GAP;
+    // snappy's worst case: input + input/6 + 32 bytes.
+    const end = outputStart + input.byteLength + Math.floor(input.byteLength / 6) + 32;
+    if (memory.buffer.byteLength < end) {
+      memory.grow(Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE);
+    }
+    const bytes = new Uint8Array(memory.buffer);
+    bytes.set(initial, 0);
+    // Memory past the initial size is zero in a fresh instance.
+    if (end > initial.length) bytes.fill(0, initial.length, end);
+    bytes.set(input, INPUT_START);
+    const length = compress(INPUT_START, input.byteLength, outputStart);
+    if (length < 0) throw new Error(`snappy compression failed (${length})`);
+    return bytes.slice(outputStart, outputStart + length);
+  };
+}
+
+let compressor: ((input: Uint8Array) => Uint8Array) | undefined;
+
+/**
+ * Compresses one page; the same input always gives the same bytes.
+ * @example const page = snappyCompress(new TextEncoder().encode('abcabcabc'));
+ */
+export function snappyCompress(input: Uint8Array): Uint8Array {
+  if (!compressor) {
+    const module = hysnappyModule();
+    // A hysnappy release that no longer embeds its module this way still works, only slower.
+    compressor = module ? resettingCompressor(module) : freshInstanceCompress;
+  }
+  return compressor(input);
+}
+
+/** hysnappy's own per-call fresh instance, the reference the tests compare against. */
+export { freshInstanceCompress };
