@@ -26,6 +26,8 @@ export interface PartWriterOptions {
   rowGroupSize?: number;
   /** Total buffered rows across destinations before the largest buffers are written. */
   maxBufferedRows?: number;
+  /** Column statistics in the parts (default on; see ParquetFileWriter). */
+  statistics?: boolean;
 }
 
 export class PartWriter {
@@ -107,6 +109,7 @@ export class PartWriter {
     if (!d.file) {
       d.file = new ParquetFileWriter(join(this.dir, `${this.fileCount++}.parquet`), this.schema, {
         rowGroupSize: Math.max(d.buffered, 1),
+        statistics: this.options.statistics ?? true,
       });
     }
     d.file.write(d.buffer);

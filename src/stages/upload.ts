@@ -99,6 +99,8 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
     if (!w) {
       w = new PartWriter(ctx.store, rawSchema(entity), {
         rowsPerPart: ctx.config.CARTPIPE_ROWS_PER_PART,
+        // raw/ is read whole by validate and by no one else: no row group is ever skipped.
+        statistics: false,
       });
       writers.set(entity.name, w);
     }

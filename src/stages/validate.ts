@@ -73,14 +73,22 @@ export function looksLikeFormula(text: string): boolean {
   return /^[=@\t\r]/.test(text) || /^[+-](?![\d\s.,()/-]*$)/.test(text);
 }
 
-/** 53-bit string hash (cyrb53): fingerprints rows to recognise exact duplicates. */
-function fingerprint(text: string): number {
+/**
+ * 53-bit hash (cyrb53) of a raw row: its text columns in order, each ended by a separator no text
+ * holds (so "a","bc" and "ab","c" differ) and null told apart from "". Recognises exact duplicates
+ * without building a string per row.
+ */
+function rowFingerprint(columns: readonly (readonly Value[])[], row: number): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+  const mix = (code: number) => {
+    h1 = Math.imul(h1 ^ code, 2654435761);
+    h2 = Math.imul(h2 ^ code, 1597334677);
+  };
+  for (const column of columns) {
+    const text = column[row];
+    if (typeof text === 'string') for (let i = 0; i < text.length; i++) mix(text.charCodeAt(i));
+    mix(text === null || text === undefined ? 0x10001 : 0x10000);
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
@@ -138,8 +146,15 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
       // Derived columns are computed from the parsed row; raw/ holds only the columns read.
       const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
       const derived = entity.columns.flatMap((c, i) => (c.derive ? [i] : []));
-      const validPrefix = (date: string | undefined) =>
-        layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
+      const prefixes = new Map<string | undefined, string>();
+      const validPrefix = (date: string | undefined) => {
+        let prefix = prefixes.get(date);
+        if (prefix === undefined) {
+          prefix = layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
+          prefixes.set(date, prefix);
+        }
+        return prefix;
+      };
       const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
       const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
       const keyFingerprints = new Map<Key, number>();
@@ -153,23 +168,30 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         return parts.some((v) => v === null) ? undefined : parts.join('\u0001');
       };
       const dateParent = entity.parents?.find((p) => p.datesFromParent);
+      const dateParentColumn = dateParent ? names.indexOf(dateParent.column) : -1;
       const dateColumnIndex = entity.dateColumn ? names.indexOf(entity.dateColumn) : -1;
+      const parents = (entity.parents ?? []).map((p) => ({
+        entity: p.entity,
+        column: names.indexOf(p.column),
+        reason: `missing_parent:${p.entity}`,
+      }));
 
       /** Date of a parsed row, from its own timestamp or its parent's date. */
       const dateOf = (values: Value[]): string | undefined => {
         if (dateColumnIndex >= 0) return dateInZone(values[dateColumnIndex] as number, timeZone);
-        if (dateParent)
-          return findParent(dateParent.entity, values[names.indexOf(dateParent.column)] as Key)
-            ?.date;
+        if (dateParent) return findParent(dateParent.entity, values[dateParentColumn] as Key)?.date;
         return undefined;
       };
-      const missingParents = (values: Value[]): string[] =>
-        (entity.parents ?? [])
-          .filter((p) => {
-            const v = values[names.indexOf(p.column)];
-            return v === null || findParent(p.entity, v as Key) === undefined;
-          })
-          .map((p) => `missing_parent:${p.entity}`);
+      const missingParents = (values: Value[]): string | undefined => {
+        let missing: string | undefined;
+        for (const p of parents) {
+          const v = values[p.column];
+          if (v === null || findParent(p.entity, v as Key) === undefined)
+            missing = missing === undefined ? p.reason : `${missing},${p.reason}`;
+        }
+        return missing;
+      };
+      const rawColumnNames = [...rawNames, '_source_file', '_source_row', '_problem'];
 
       for await (const object of ctx.store.list(
         layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
@@ -177,6 +199,8 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         const file = bufferOf(await ctx.store.get(object.key));
         for await (const raw of readParquet(file)) {
           const length = raw._source_row!.length;
+          const rawText = rawNames.map((n) => raw[n]!);
+          const rawColumns = rawColumnNames.map((n) => raw[n]!);
           for (let i = 0; i < length; i++) {
             counts.rowsIn += 1;
             const reasons: string[] = [];
@@ -226,16 +250,8 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
                 );
               }
             }
-            const lineage = [runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!];
-            const rawValues = (): Value[] => [
-              ...rawNames.map((n) => raw[n]![i]!),
-              raw._source_file![i]!,
-              raw._source_row![i]!,
-              problem,
-            ];
-
             // Exact copies of a row already seen in this batch are dropped, whatever their validity.
-            const print = fingerprint(JSON.stringify(rawNames.map((n) => raw[n]![i])));
+            const print = rowFingerprint(rawText, i);
             const key = reasons.length === 0 ? keyOfValues(values) : undefined;
             if (key !== undefined) {
               const seen = keyFingerprints.get(key);
@@ -256,24 +272,25 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
               counts.rejected += 1;
               for (const r of reasons)
                 counts.rejectsByReason[r] = (counts.rejectsByReason[r] ?? 0) + 1;
-              writers.rejected.appendRow(rejectedPrefix, [
-                ...rawValues(),
-                reasons.join(','),
-                runId,
-              ]);
+              const rejected: Value[] = rawColumns.map((column) => column[i] ?? null);
+              rejected.push(reasons.join(','), runId);
+              writers.rejected.appendRow(rejectedPrefix, rejected);
               continue;
             }
+            // values becomes the output row: the parsed columns, then the lineage columns.
+            values.push(runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!);
             const missing = missingParents(values);
-            if (missing.length > 0) {
+            if (missing !== undefined) {
               counts.held += 1;
-              writers.held.appendRow(heldPrefix, [...values, ...lineage, missing.join(',')]);
+              values.push(missing);
+              writers.held.appendRow(heldPrefix, values);
               continue;
             }
             const date = dateOf(values);
             counts.valid += 1;
             if (date) touched.add(date);
             if (key !== undefined) mine.set(key, { date, loadedAt, runId });
-            writers.validated.appendRow(validPrefix(date), [...values, ...lineage]);
+            writers.validated.appendRow(validPrefix(date), values);
           }
         }
       }
