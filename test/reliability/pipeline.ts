@@ -94,8 +94,8 @@ const TEST_ENV = {
  */
 const FAULT_ENV = {
   CARTPIPE_AWS_MAX_ATTEMPTS: '6',
-  CARTPIPE_AWS_CONNECT_TIMEOUT_MS: '1500',
-  CARTPIPE_AWS_SOCKET_TIMEOUT_MS: '1500',
+  CARTPIPE_AWS_CONNECT_TIMEOUT_MS: '3000',
+  CARTPIPE_AWS_SOCKET_TIMEOUT_MS: '3000',
 };
 
 /** The job as the local launcher's process runner, but in this process (same stage code). */
