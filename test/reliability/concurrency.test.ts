@@ -2,12 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { STAGES } from '../../src/contracts/layout.js';
-import type { KpiRow } from '../../src/ports/kpi-store.js';
 import type { RunRecord } from '../../src/ports/runs-store.js';
-import { readReport, startTestRuntime } from '../helpers/local.js';
+import { readReport } from '../helpers/local.js';
 import { startPipeline, type Pipeline } from './pipeline.js';
-import { SAMPLE, slicedBatches } from './scenario.js';
-import { expandPaths } from '../../src/cli/submit.js';
+import { oneLoadKpis, slicedBatches } from './scenario.js';
 
 /**
  * Must show 3: 20 manifests dropped at once, for batches whose orders share dates (every date
@@ -18,20 +16,6 @@ import { expandPaths } from '../../src/cli/submit.js';
  * view that misses rows (the lost update this test would catch without it).
  */
 const RUNS = Number(process.env.CONC_RUNS ?? 20);
-
-async function sequentialKpis(): Promise<Record<string, KpiRow[]>> {
-  const t = await startTestRuntime();
-  try {
-    const reports = await t.load('thelook', 'all-at-once', expandPaths([SAMPLE]));
-    expect(reports.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
-    return {
-      daily: await t.kpis.list('thelook', 'daily'),
-      category_daily: await t.kpis.list('thelook', 'category_daily'),
-    };
-  } finally {
-    await t.stop();
-  }
-}
 
 describe(`${RUNS} manifests at once for overlapping dates`, () => {
   let p: Pipeline;
@@ -78,7 +62,7 @@ describe(`${RUNS} manifests at once for overlapping dates`, () => {
   });
 
   it('leaves the KPIs of one sequential load of the same rows', async () => {
-    const expected = await sequentialKpis();
+    const expected = await oneLoadKpis('all-at-once');
     expect(await p.t.kpis.list('thelook', 'daily')).toEqual(expected.daily);
     expect(await p.t.kpis.list('thelook', 'category_daily')).toEqual(expected.category_daily);
     expect(expected.daily!.length).toBeGreaterThan(25);

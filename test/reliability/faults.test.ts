@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { expandPaths } from '../../src/cli/submit.js';
 import { STAGES } from '../../src/contracts/layout.js';
-import type { KpiRow } from '../../src/ports/kpi-store.js';
 import type { RunRecord } from '../../src/ports/runs-store.js';
 import { FAULT_KINDS } from '../helpers/fault-proxy.js';
-import { startTestRuntime } from '../helpers/local.js';
 import { startPipeline, type Pipeline } from './pipeline.js';
-import { SAMPLE, slicedBatches } from './scenario.js';
+import { oneLoadKpis, slicedBatches } from './scenario.js';
 
 /**
  * Must show 1: with faults injected into 10% of all AWS calls (S3, DynamoDB, SNS, ECS; spread
@@ -21,20 +18,6 @@ import { SAMPLE, slicedBatches } from './scenario.js';
  */
 const RUNS = 50;
 const WAVE = 10;
-
-async function faultFreeKpis(): Promise<Record<string, KpiRow[]>> {
-  const t = await startTestRuntime();
-  try {
-    const reports = await t.load('thelook', 'fault-free', expandPaths([SAMPLE]));
-    expect(reports.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
-    return {
-      daily: await t.kpis.list('thelook', 'daily'),
-      category_daily: await t.kpis.list('thelook', 'category_daily'),
-    };
-  } finally {
-    await t.stop();
-  }
-}
 
 describe(`${RUNS} runs with 10% of AWS calls failing`, () => {
   let p: Pipeline;
@@ -104,7 +87,7 @@ describe(`${RUNS} runs with 10% of AWS calls failing`, () => {
   });
 
   it('left the KPIs of a fault-free load of the same rows', async () => {
-    const expected = await faultFreeKpis();
+    const expected = await oneLoadKpis('fault-free');
     expect(await p.t.kpis.list('thelook', 'daily')).toEqual(expected.daily);
     expect(await p.t.kpis.list('thelook', 'category_daily')).toEqual(expected.category_daily);
   });

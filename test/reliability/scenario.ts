@@ -7,11 +7,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LocalFile } from '../../src/cli/submit.js';
+import { expandPaths, type LocalFile } from '../../src/cli/submit.js';
 import { STAGES } from '../../src/contracts/layout.js';
 import type { StageReport } from '../../src/contracts/report.js';
-import type { KpiStore } from '../../src/ports/kpi-store.js';
+import type { KpiRow, KpiStore } from '../../src/ports/kpi-store.js';
 import { getJson, listAll, type ObjectStore } from '../../src/ports/object-store.js';
+import { startTestRuntime } from '../helpers/local.js';
 
 export const SAMPLE = join(
   import.meta.dirname ?? new URL('.', import.meta.url).pathname,
@@ -171,4 +172,26 @@ export async function snapshot(store: ObjectStore, kpis: KpiStore): Promise<Snap
       category_daily: await kpis.list('thelook', 'category_daily'),
     },
   };
+}
+
+/**
+ * The reference the reliability tests judge KPIs by: the whole sample loaded as one batch, in order,
+ * without faults or concurrency, on a runtime of its own.
+ */
+export async function oneLoadKpis(
+  batch: string,
+): Promise<Record<'daily' | 'category_daily', KpiRow[]>> {
+  const t = await startTestRuntime();
+  try {
+    const reports = await t.load('thelook', batch, expandPaths([SAMPLE]));
+    const statuses = reports.map((r) => r.status);
+    if (statuses.some((s) => s !== 'SUCCEEDED'))
+      throw new Error(`the reference load did not succeed: ${statuses.join(', ')}`);
+    return {
+      daily: await t.kpis.list('thelook', 'daily'),
+      category_daily: await t.kpis.list('thelook', 'category_daily'),
+    };
+  } finally {
+    await t.stop();
+  }
 }
