@@ -112,36 +112,37 @@ export async function* readXlsx(
     })(),
     { objectMode: false },
   );
-  const next = <T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> =>
-    new Promise((resolve, reject) => {
-      const asked = Date.now();
-      const watch = setInterval(
-        () => {
-          if (awaitingInput || Date.now() - Math.max(asked, lastActivity) < stallMs) return;
-          clearInterval(watch);
-          input.destroy();
-          reject(
-            new InputFileError(
-              'invalid_xlsx',
-              options.file,
-              `not a readable XLSX workbook: no progress for ${stallMs} ms (a damaged entry)`,
-            ),
-          );
-        },
-        Math.min(500, stallMs),
+  // One watchdog for the whole read (not a timer per row): it fails the read when the reader has
+  // waited on exceljs for stallMs with no input taken and no row given.
+  let waiting = false;
+  let stalled: (error: Error) => void = () => undefined;
+  const stall = new Promise<never>((_, reject) => (stalled = reject));
+  stall.catch(() => undefined); // observed through next()
+  const watchdog = setInterval(
+    () => {
+      if (!waiting || awaitingInput || Date.now() - lastActivity < stallMs) return;
+      clearInterval(watchdog);
+      input.destroy();
+      stalled(
+        new InputFileError(
+          'invalid_xlsx',
+          options.file,
+          `not a readable XLSX workbook: no progress for ${stallMs} ms (a damaged entry)`,
+        ),
       );
-      iterator.next().then(
-        (result) => {
-          clearInterval(watch);
-          lastActivity = Date.now();
-          resolve(result);
-        },
-        (error: unknown) => {
-          clearInterval(watch);
-          reject(error as Error);
-        },
-      );
-    });
+    },
+    Math.min(500, stallMs),
+  );
+  const next = async <T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> => {
+    lastActivity = Date.now();
+    waiting = true;
+    try {
+      return await Promise.race([iterator.next(), stall]);
+    } finally {
+      waiting = false;
+      lastActivity = Date.now();
+    }
+  };
   const workbook = new ExcelJS.stream.xlsx.WorkbookReader(input, {
     worksheets: 'emit',
     sharedStrings: 'cache',
@@ -247,6 +248,7 @@ export async function* readXlsx(
       { cause },
     );
   } finally {
+    clearInterval(watchdog);
     // Ends the read of a workbook left part-way (sheets after the wanted one, or an error).
     input.destroy();
   }
