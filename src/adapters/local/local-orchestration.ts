@@ -189,7 +189,15 @@ export function startLocalOrchestration(
     });
   const sweeping = options.sweepEveryMs
     ? setInterval(() => {
-        if (!stopping) void sweep();
+        // Tracked like a delivered event, so stop() waits for it; a failed sweep is logged and
+        // the next one tries again (as a failed scheduled Lambda invocation would).
+        if (!stopping)
+          track(
+            sweep().then(
+              () => undefined,
+              (error: unknown) => log.error('sweep failed', { error: describeError(error) }),
+            ),
+          );
       }, options.sweepEveryMs)
     : undefined;
   sweeping?.unref();
