@@ -1,6 +1,7 @@
 /**
- * Lists the runs table for `cartpipe status`. Kept apart from the runs store so that the
- * orchestrator Lambda's code (and so its IAM policy) has no Scan.
+ * Lists the runs table, for `cartpipe status` and for the orchestrator's scheduled sweep
+ * (src/orchestrator/sweep.ts). Kept apart from the runs store: the store's reads and writes are
+ * by key, and only these two callers scan.
  */
 import {
   ScanCommand,
@@ -18,9 +19,10 @@ export class DynamoDbRunsLister implements RunsLister {
   ) {}
 
   /**
-   * Most recent first. A Scan: the table holds one small item per batch and only people list
-   * it; a table with many thousands of runs would want a GSI (constant partition, createdAt
-   * sort key) queried backwards instead.
+   * Most recent first. A Scan: the table holds one small item per batch. A table with many
+   * thousands of runs would want indexes instead: a GSI (constant partition, createdAt sort key)
+   * queried backwards for listing, and a sparse one holding only unfinished or unnotified runs
+   * for the sweep, which today reads every run each time it looks.
    */
   async list(limit = 50): Promise<RunRecord[]> {
     const runs: RunRecord[] = [];
