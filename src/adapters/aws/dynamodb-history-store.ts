@@ -14,9 +14,8 @@
  */
 import {
   BatchWriteCommand,
-  QueryCommand,
+  paginateQuery,
   type DynamoDBDocumentClient,
-  type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { StorageError } from '../../errors.js';
 import type {
@@ -182,26 +181,21 @@ export class DynamoDbHistoryStore implements HistoryStore {
 
   private async query(pk: string): Promise<Item[]> {
     const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      let out: QueryCommandOutput;
-      try {
-        out = await this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': PK },
-            ExpressionAttributeValues: { ':pk': pk },
-            ExclusiveStartKey: start,
-            ConsistentRead: true,
-          }),
-        );
-      } catch (error) {
-        throw new StorageError(`Query ${this.table} ${pk} failed`, { cause: error });
-      }
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    try {
+      for await (const page of paginateQuery(
+        { client: this.client },
+        {
+          TableName: this.table,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':pk': pk },
+          ConsistentRead: true,
+        },
+      ))
+        items.push(...(page.Items ?? []));
+    } catch (error) {
+      throw new StorageError(`Query ${this.table} ${pk} failed`, { cause: error });
+    }
     return items;
   }
 

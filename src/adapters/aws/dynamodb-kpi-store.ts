@@ -3,10 +3,9 @@ import {
   BatchWriteCommand,
   DeleteCommand,
   PutCommand,
-  QueryCommand,
+  paginateQuery,
   TransactWriteCommand,
   type DynamoDBDocumentClient,
-  type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { StorageError } from '../../errors.js';
@@ -175,26 +174,21 @@ export class DynamoDbKpiStore implements KpiStore {
 
   private async query(pk: string, datePrefix?: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      let out: QueryCommandOutput;
-      try {
-        out = await this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: datePrefix ? '#pk = :pk AND begins_with(#sk, :d)' : '#pk = :pk',
-            ExpressionAttributeNames: datePrefix ? { '#pk': PK, '#sk': SK } : { '#pk': PK },
-            ExpressionAttributeValues: datePrefix ? { ':pk': pk, ':d': datePrefix } : { ':pk': pk },
-            ExclusiveStartKey: start,
-            ConsistentRead: true,
-          }),
-        );
-      } catch (error) {
-        throw new StorageError(`Query ${this.table} ${pk} failed`, { cause: error });
-      }
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    try {
+      for await (const page of paginateQuery(
+        { client: this.client },
+        {
+          TableName: this.table,
+          KeyConditionExpression: datePrefix ? '#pk = :pk AND begins_with(#sk, :d)' : '#pk = :pk',
+          ExpressionAttributeNames: datePrefix ? { '#pk': PK, '#sk': SK } : { '#pk': PK },
+          ExpressionAttributeValues: datePrefix ? { ':pk': pk, ':d': datePrefix } : { ':pk': pk },
+          ConsistentRead: true,
+        },
+      ))
+        items.push(...(page.Items ?? []));
+    } catch (error) {
+      throw new StorageError(`Query ${this.table} ${pk} failed`, { cause: error });
+    }
     return items;
   }
 

@@ -3,11 +3,7 @@
  * (src/orchestrator/sweep.ts). Kept apart from the runs store: the store's reads and writes are
  * by key, and only these two callers scan.
  */
-import {
-  ScanCommand,
-  type DynamoDBDocumentClient,
-  type ScanCommandOutput,
-} from '@aws-sdk/lib-dynamodb';
+import { paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { StorageError } from '../../errors.js';
 import type { RunRecord, RunsLister } from '../../ports/runs-store.js';
 import { fromItem } from './dynamodb-runs-store.js';
@@ -26,23 +22,15 @@ export class DynamoDbRunsLister implements RunsLister {
    */
   async list(limit = 50): Promise<RunRecord[]> {
     const runs: RunRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      let out: ScanCommandOutput;
-      try {
-        out = await this.client.send(
-          new ScanCommand({
-            TableName: this.table,
-            ExclusiveStartKey: start,
-            ConsistentRead: true,
-          }),
-        );
-      } catch (error) {
-        throw new StorageError(`Scan ${this.table} failed`, { cause: error });
-      }
-      runs.push(...(out.Items ?? []).map(fromItem));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    try {
+      for await (const page of paginateScan(
+        { client: this.client },
+        { TableName: this.table, ConsistentRead: true },
+      ))
+        runs.push(...(page.Items ?? []).map(fromItem));
+    } catch (error) {
+      throw new StorageError(`Scan ${this.table} failed`, { cause: error });
+    }
     runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.runId.localeCompare(b.runId));
     return runs.slice(0, limit);
   }
