@@ -151,6 +151,23 @@ function logical(value: unknown): Value {
   return value as Value;
 }
 
+/** Timestamps as epoch milliseconds straight away: a Date per value is garbage for nothing. */
+const EPOCH_MS_PARSERS = {
+  timestampFromMilliseconds: (millis: bigint | number) => Number(millis),
+  timestampFromMicroseconds: (micros: bigint) => Number(micros / 1000n),
+  timestampFromNanoseconds: (nanos: bigint) => Number(nanos / 1000000n),
+} as never;
+
+/** Copies a decoded chunk into `target` at `offset`, as logical values. */
+function copyChunk(source: ArrayLike<unknown>, target: Value[], offset: number): void {
+  const end = Math.min(source.length, target.length - offset);
+  if (source instanceof Float64Array || source instanceof Int32Array) {
+    for (let i = Math.max(0, -offset); i < end; i++) target[offset + i] = source[i]!;
+    return;
+  }
+  for (let i = Math.max(0, -offset); i < end; i++) target[offset + i] = logical(source[i]);
+}
+
 /** Row count and column names of a Parquet file. */
 export async function parquetInfo(
   file: AsyncBuffer,
@@ -186,13 +203,9 @@ export async function* readParquet(
         columns: [...available],
         rowStart,
         rowEnd,
-        onChunk: ({ columnName, columnData, rowStart: chunkStart }) => {
-          const target = out[columnName]!;
-          for (let i = 0; i < columnData.length; i++) {
-            const at = chunkStart + i - rowStart;
-            if (at >= 0 && at < target.length) target[at] = logical(columnData[i]);
-          }
-        },
+        parsers: EPOCH_MS_PARSERS,
+        onChunk: ({ columnName, columnData, rowStart: chunkStart }) =>
+          copyChunk(columnData, out[columnName]!, chunkStart - rowStart),
       });
     }
     rowStart = rowEnd;

@@ -108,9 +108,14 @@ export interface KpiInput {
   /**
    * Rows of a dated entity on `dates` (one date or several), or all rows of an undated entity;
    * latest version per key. Lineage columns come along (_run_id, _loaded_at, _source_file,
-   * _source_row), so a profile can order rows the way they arrived.
+   * _source_row), so a profile can order rows the way they arrived. With `columns`, only those
+   * are decoded and returned (Parquet is columnar: the others are never read).
    */
-  rows(entity: string, dates?: string | readonly string[]): Promise<Columns>;
+  rows(
+    entity: string,
+    dates?: string | readonly string[],
+    columns?: readonly string[],
+  ): Promise<Columns>;
 }
 
 /** Settings from the environment that profiles may need (built by {@link profileSettings}). */

@@ -17,8 +17,9 @@ import { getProfile } from '../profiles/registry.js';
 import { profileSettings, runKpis } from '../profiles/settings.js';
 import { addDays, dateInZone, periodOf, startOfDate } from '../profiles/time.js';
 import type { KpiInput, KpiPeriod, KpiSpec, KpiWindow } from '../profiles/types.js';
+import { CommittedRuns } from './committed-runs.js';
 import type { StageContext } from './context.js';
-import { ValidatedReader } from './validated-reader.js';
+import { UndatedRowsCache, ValidatedReader } from './validated-reader.js';
 
 export interface ComputeKpiResult {
   datesTouched: string[];
@@ -99,11 +100,15 @@ export async function runComputeKpi(
   const sinkItems: Record<string, number> = {};
   const outputs: string[] = [];
   let partsRead = 0;
-  // A fresh reader per window or date keeps memory to that span's rows (plus undated entities).
+  // A fresh reader per window or date sees the runs committed by then and keeps memory to that
+  // span's rows; undated entities (a catalogue) are decoded again only when their parts change.
+  const undated = new UndatedRowsCache();
+  const newReader = () =>
+    new ValidatedReader(ctx.store, profile, new CommittedRuns(ctx.store), undated);
   const inputOf = (reader: ValidatedReader): KpiInput => ({
     timeZone,
     options: run.options,
-    rows: (entity, d) => reader.rows(entity, d),
+    rows: (entity, d, columns) => reader.rows(entity, d, columns),
   });
   try {
     // Each period is recomputed under its (dataset, date) lease: two runs touching the same date
@@ -113,7 +118,7 @@ export async function runComputeKpi(
       ctx.kpis.withDateLease(run.dataset, date, ctx.config.RUN_ID, work);
     for (const window of planKpiWindows(kpis, dates, timeZone)) {
       await lease(window.date, async () => {
-        const reader = new ValidatedReader(ctx.store, profile);
+        const reader = newReader();
         const byKpi = await profile.computeKpis(inputOf(reader), window.date, window);
         partsRead += reader.partsRead;
         for (const kpi of window.kpis) {
@@ -150,7 +155,7 @@ export async function runComputeKpi(
       sinkItems[sink.name] = 0;
       for (const date of dates) {
         await lease(date, async () => {
-          const reader = new ValidatedReader(ctx.store, profile);
+          const reader = newReader();
           sinkItems[sink.name]! += await sink.writeDate(inputOf(reader), date, {
             history: ctx.history,
           });

@@ -5,11 +5,30 @@
  */
 import { layout, parseOutputKey } from '../contracts/layout.js';
 import { bufferOf, readParquet, type Columns, type Value } from '../formats/parquet.js';
-import type { ObjectStore } from '../ports/object-store.js';
+import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS } from './context.js';
 import { keyOf, newer, type Key } from './entity-index.js';
+
+/**
+ * Undated entities' rows (thelook's products) kept across the readers of one compute-kpi run,
+ * by the exact set of committed parts they came from: a reader whose listing finds the same
+ * parts reuses them instead of decoding the catalogue once per date, and any new or replaced
+ * part makes it read afresh.
+ */
+export class UndatedRowsCache {
+  private readonly entries = new Map<string, { parts: string; rows: Promise<Columns> }>();
+
+  get(id: string, parts: string, read: () => Promise<Columns>): Promise<Columns> {
+    const hit = this.entries.get(id);
+    if (hit && hit.parts === parts) return hit.rows;
+    const rows = read();
+    this.entries.set(id, { parts, rows });
+    rows.catch(() => this.entries.delete(id));
+    return rows;
+  }
+}
 
 export class ValidatedReader {
   private readonly cache = new Map<string, Promise<Columns>>();
@@ -20,57 +39,91 @@ export class ValidatedReader {
     private readonly store: ObjectStore,
     private readonly profile: Profile,
     private readonly committed = new CommittedRuns(store),
+    private readonly undated = new UndatedRowsCache(),
   ) {}
 
-  /** Rows of `dates` (one or several) of a dated entity, or every row of an undated one. */
-  rows(entityName: string, dates?: string | readonly string[]): Promise<Columns> {
+  /**
+   * Rows of `dates` (one or several) of a dated entity, or every row of an undated one; with
+   * `columns`, only those (in that order), the others not even decoded.
+   */
+  rows(
+    entityName: string,
+    dates?: string | readonly string[],
+    columns?: readonly string[],
+  ): Promise<Columns> {
     const entity = this.profile.entities.find((e) => e.name === entityName);
     if (!entity) throw new Error(`profile ${this.profile.name} has no entity ${entityName}`);
+    const all = [...entity.columns.map((c) => c.name), ...LINEAGE_COLUMNS.map((c) => c.name)];
+    const unknown = columns?.filter((c) => !all.includes(c)) ?? [];
+    if (unknown.length > 0)
+      throw new Error(`${this.profile.name}.${entityName} has no column ${unknown.join(', ')}`);
+    const wanted = columns ?? all;
     const list = dates === undefined ? [] : typeof dates === 'string' ? [dates] : [...dates];
     const dated = entity.dateColumn !== undefined || entity.parents?.some((p) => p.datesFromParent);
     const prefixes =
       dated && list.length > 0
         ? list.map((d) => layout.datePrefix(this.profile.name, entityName, d))
         : [layout.entityPrefix('validated', this.profile.name, entityName)];
-    // Undated entities (products) are read once per reader; dated rows are not kept, so a profile
-    // walking a month date by date holds one date at a time.
-    if (dated) return this.read(entity, prefixes);
-    let rows = this.cache.get(entityName);
+    // Dated rows are not kept, so a profile walking a month date by date holds one date at a time.
+    if (dated)
+      return this.committedParts(prefixes).then((parts) => this.read(entity, parts, wanted));
+    const id = `${entityName}|${wanted.join(',')}`;
+    let rows = this.cache.get(id);
     if (!rows) {
-      rows = this.read(entity, prefixes);
-      this.cache.set(entityName, rows);
+      rows = this.committedParts(prefixes).then((parts) =>
+        this.undated.get(id, parts.map((p) => `${p.key}@${p.etag}`).join('\n'), () =>
+          this.read(entity, parts, wanted),
+        ),
+      );
+      this.cache.set(id, rows);
     }
     return rows;
   }
 
-  private async read(entity: EntitySpec, prefixes: readonly string[]): Promise<Columns> {
-    const names = [...entity.columns.map((c) => c.name), ...LINEAGE_COLUMNS.map((c) => c.name)];
-    const out: Columns = Object.fromEntries(names.map((n) => [n, [] as Value[]]));
+  private async committedParts(prefixes: readonly string[]): Promise<ObjectInfo[]> {
+    const parts: ObjectInfo[] = [];
+    for (const prefix of prefixes) {
+      for await (const o of this.store.list(prefix)) {
+        if (!o.key.endsWith('.parquet')) continue;
+        const { runId } = parseOutputKey(o.key);
+        if (runId && (await this.committed.isCommitted(runId))) parts.push(o);
+      }
+    }
+    return parts;
+  }
+
+  private async read(
+    entity: EntitySpec,
+    parts: readonly ObjectInfo[],
+    wanted: readonly string[],
+  ): Promise<Columns> {
+    const keyColumns = entity.key ?? [];
+    // The key and the version columns decide which copy of a key wins, asked for or not.
+    const decoded = [...new Set([...wanted, ...keyColumns, '_loaded_at', '_run_id'])];
+    const out: Columns = Object.fromEntries(wanted.map((n) => [n, [] as Value[]]));
+    const targets = wanted.map((n) => out[n]!);
+    const loadedOut: Value[] = [];
+    const runOut: Value[] = [];
     const latest = new Map<Key, number>(); // key -> row index in out
-    const objects = [];
-    for (const prefix of prefixes) for await (const o of this.store.list(prefix)) objects.push(o);
-    for (const object of objects) {
-      if (!object.key.endsWith('.parquet')) continue;
-      const { runId } = parseOutputKey(object.key);
-      if (!runId || !(await this.committed.isCommitted(runId))) continue;
+    let length = 0;
+    for (const part of parts) {
       this.partsRead += 1;
-      for await (const cols of readParquet(bufferOf(await this.store.get(object.key)), {
-        columns: names,
+      for await (const cols of readParquet(bufferOf(await this.store.get(part.key)), {
+        columns: decoded,
       })) {
-        const n = cols._run_id!.length;
-        for (let i = 0; i < n; i++) {
-          const key = entity.key ? keyOf(cols, entity.key, i) : undefined;
-          let at = out._run_id!.length;
+        const sources = wanted.map((n) => cols[n]!);
+        const loaded = cols._loaded_at!;
+        const runs = cols._run_id!;
+        for (let i = 0; i < loaded.length; i++) {
+          let at = length;
+          const key = keyColumns.length > 0 ? keyOf(cols, keyColumns, i) : undefined;
           if (key !== undefined) {
             const existing = latest.get(key);
             if (existing !== undefined) {
-              const candidate = {
-                loadedAt: cols._loaded_at![i] as number,
-                runId: cols._run_id![i] as string,
-              };
+              const candidate = { loadedAt: loaded[i] as number, runId: runs[i] as string };
               const current = {
-                loadedAt: out._loaded_at![existing] as number,
-                runId: out._run_id![existing] as string,
+                loadedAt: loadedOut[existing] as number,
+                runId: runOut[existing] as string,
               };
               if (!newer(candidate, current)) continue;
               at = existing;
@@ -78,7 +131,10 @@ export class ValidatedReader {
               latest.set(key, at);
             }
           }
-          for (const name of names) out[name]![at] = cols[name]![i] ?? null;
+          if (at === length) length += 1;
+          loadedOut[at] = loaded[i] ?? null;
+          runOut[at] = runs[i] ?? null;
+          for (let c = 0; c < targets.length; c++) targets[c]![at] = sources[c]![i] ?? null;
         }
       }
     }

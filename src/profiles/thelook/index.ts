@@ -198,9 +198,9 @@ export const thelook: Profile = {
   kpis: [DAILY_KPI, CATEGORY_DAILY_KPI],
   async computeKpis(input: KpiInput, date: string) {
     const [orderRows, itemRows, productRows] = await Promise.all([
-      input.rows('orders', date),
-      input.rows('order_items', date),
-      input.rows('products'),
+      input.rows('orders', date, ['order_id', 'status', 'user_id']),
+      input.rows('order_items', date, ['order_id', 'sale_price', 'status', 'product_id']),
+      input.rows('products', undefined, ['id', 'category']),
     ]);
     const categoryOf = new Map<number, string>();
     const ids = productRows.id as number[];

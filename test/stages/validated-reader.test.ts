@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { layout } from '../../src/contracts/layout.js';
+import { ParquetFileWriter, type Value } from '../../src/formats/parquet.js';
+import { putJson } from '../../src/ports/object-store.js';
+import { getProfile } from '../../src/profiles/registry.js';
+import { CommittedRuns } from '../../src/stages/committed-runs.js';
+import { UndatedRowsCache, ValidatedReader } from '../../src/stages/validated-reader.js';
+import { validatedSchema } from '../../src/stages/validate.js';
+import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
+
+const thelook = getProfile('thelook');
+const products = thelook.entities.find((e) => e.name === 'products')!;
+
+describe('ValidatedReader', () => {
+  let t: TestRuntime;
+  const dir = mkdtempSync(join(tmpdir(), 'cartpipe-reader-'));
+
+  /** A committed run's products part: [id, category] pairs, loaded at `loadedAt`. */
+  async function commitProducts(runId: string, loadedAt: number, rows: [number, string][]) {
+    const schema = validatedSchema(products);
+    const path = join(dir, `${runId}.parquet`);
+    const writer = new ParquetFileWriter(path, schema);
+    const columns: Record<string, Value[]> = Object.fromEntries(schema.map((c) => [c.name, []]));
+    rows.forEach(([id, category], i) => {
+      for (const c of schema) {
+        const value: Value =
+          c.name === 'id'
+            ? id
+            : c.name === 'category'
+              ? category
+              : c.name === '_run_id'
+                ? runId
+                : c.name === '_loaded_at'
+                  ? loadedAt
+                  : c.name === '_source_row'
+                    ? i + 2
+                    : null;
+        columns[c.name]!.push(value);
+      }
+    });
+    writer.write(columns);
+    writer.close();
+    const prefix = layout.runOutputPrefix('validated', 'thelook', 'products', runId);
+    await t.store.putFile(layout.partKey(prefix, 0), path);
+    await putJson(t.store, layout.stageReport(runId, 'validate'), { status: 'SUCCEEDED' });
+  }
+
+  const reader = (cache: UndatedRowsCache) =>
+    new ValidatedReader(t.store, thelook, new CommittedRuns(t.store), cache);
+
+  beforeAll(async () => {
+    t = await startTestRuntime();
+    await commitProducts('run-a', 1_000, [
+      [1, 'Jeans'],
+      [2, 'Tops'],
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('returns only the columns asked for, in that order, latest version per key', async () => {
+    const rows = await reader(new UndatedRowsCache()).rows('products', undefined, [
+      'category',
+      'id',
+    ]);
+    expect(Object.keys(rows)).toEqual(['category', 'id']);
+    expect(rows).toEqual({ category: ['Jeans', 'Tops'], id: [1, 2] });
+  });
+
+  it('refuses a column the entity does not have', () => {
+    expect(() => reader(new UndatedRowsCache()).rows('products', undefined, ['colour'])).toThrow(
+      /thelook\.products has no column colour/,
+    );
+  });
+
+  it('reuses a cached catalogue until a committed part changes, then reads the new one', async () => {
+    const cache = new UndatedRowsCache();
+    const first = reader(cache);
+    const before = await first.rows('products', undefined, ['id', 'category']);
+    expect(first.partsRead).toBe(1);
+
+    const again = reader(cache);
+    expect(await again.rows('products', undefined, ['id', 'category'])).toBe(before);
+    expect(again.partsRead).toBe(0);
+
+    // A later run re-sends product 2 in another category and adds product 3.
+    await commitProducts('run-b', 2_000, [
+      [2, 'Shorts'],
+      [3, 'Socks'],
+    ]);
+    const after = reader(cache);
+    const rows = await after.rows('products', undefined, ['id', 'category']);
+    expect(after.partsRead).toBe(2);
+    const byId = Object.fromEntries(rows.id!.map((id, i) => [id, rows.category![i]]));
+    expect(byId).toEqual({ 1: 'Jeans', 2: 'Shorts', 3: 'Socks' });
+  });
+});
