@@ -92,6 +92,14 @@ export const JOB_ENV = {
       'longest input row, record or line (characters); longer fails the file (row_too_long) or rejects the row',
     ),
   CARTPIPE_STAGE_TIMEOUT_SECONDS: stageTimeout,
+  CARTPIPE_WORKERS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      'worker threads of a stage (upload: an input file each; compute-kpi: a KPI period each); 0 = one per CPU the task may use',
+    ),
 } as const;
 
 /** Variables the orchestrator Lambda reads. */

@@ -107,3 +107,59 @@ export function describeError(value: unknown): string {
   }
   return String(value);
 }
+
+/** An error as it crosses a thread boundary: plain data a worker can post. */
+export interface ErrorData {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  file?: string;
+  line?: number;
+  cause?: ErrorData;
+}
+
+const ERROR_CLASSES: Record<string, { prototype: Error }> = {
+  CartpipeError,
+  ConfigError,
+  ManifestError,
+  InputFileError,
+  DataQualityError,
+  NotFoundError,
+  StorageError,
+  ConflictError,
+  OrchestrationError,
+  StageStoppedError,
+};
+
+/** Plain data of a thrown value, its cause chain included ({@link errorFromData} undoes it). */
+export function errorToData(value: unknown): ErrorData {
+  if (!(value instanceof Error)) return { name: 'Error', message: String(value) };
+  const fields = value as Error & { code?: unknown; file?: unknown; line?: unknown };
+  return {
+    name: value.name,
+    message: value.message,
+    ...(value.stack ? { stack: value.stack } : {}),
+    ...(typeof fields.code === 'string' ? { code: fields.code } : {}),
+    ...(typeof fields.file === 'string' ? { file: fields.file } : {}),
+    ...(typeof fields.line === 'number' ? { line: fields.line } : {}),
+    ...(value.cause !== undefined ? { cause: errorToData(value.cause) } : {}),
+  };
+}
+
+/**
+ * The error {@link errorToData} described, of the same class when it is one of ours, so callers
+ * on this side of the thread boundary still narrow with `instanceof` and read `code`.
+ */
+export function errorFromData(data: ErrorData): Error {
+  const error = Object.create((ERROR_CLASSES[data.name] ?? Error).prototype) as Error &
+    Record<string, unknown>;
+  Object.defineProperty(error, 'message', { value: data.message, writable: true });
+  Object.defineProperty(error, 'stack', { value: data.stack ?? '', writable: true });
+  error.name = data.name;
+  if (data.code !== undefined) error.code = data.code;
+  if (data.file !== undefined) error.file = data.file;
+  if (data.line !== undefined || data.name === 'InputFileError') error.line = data.line;
+  if (data.cause) Object.defineProperty(error, 'cause', { value: errorFromData(data.cause) });
+  return error;
+}

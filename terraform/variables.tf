@@ -427,6 +427,17 @@ variable "reject_threshold" {
   }
 }
 
+variable "stage_workers" {
+  description = "Worker threads per stage task (CARTPIPE_WORKERS); 0 = one per vCPU of the task (task_sizes)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.stage_workers >= 0 && floor(var.stage_workers) == var.stage_workers
+    error_message = "stage_workers must be a whole number, 0 or more."
+  }
+}
+
 variable "rows_per_part" {
   description = "Rows per Parquet part file the jobs write (CARTPIPE_ROWS_PER_PART)."
   type        = number

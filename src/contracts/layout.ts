@@ -13,7 +13,10 @@ export const MANIFEST_SUFFIX = '.json';
 
 export type OutputArea = 'raw' | 'validated' | 'held' | 'rejected';
 
-const part = (index: number): string => `part-${String(index).padStart(5, '0')}.parquet`;
+const digits = (n: number) => String(n).padStart(5, '0');
+/** part-NNNNN, or part-FFFFF-NNNNN for upload's parts of input file F (manifest order). */
+const part = (index: number, file?: number): string =>
+  `part-${file === undefined ? '' : `${digits(file)}-`}${digits(index)}.parquet`;
 
 export const layout = {
   incomingPrefix: (batch: string) => `${INCOMING_PREFIX}${batch}/`,
@@ -38,7 +41,8 @@ export const layout = {
   ) => `${area}/${dataset}/${entity}/${date ? `date=${date}/` : ''}run=${runId}/`,
   datePrefix: (dataset: string, entity: string, date: string) =>
     `validated/${dataset}/${entity}/date=${date}/`,
-  partKey: (prefix: string, index: number) => `${prefix}${part(index)}`,
+  /** Names sort in write order; upload's carry the input file's index, so files convert apart. */
+  partKey: (prefix: string, index: number, file?: number) => `${prefix}${part(index, file)}`,
 
   kpiPrefix: (dataset: string, kpi: string) => `kpis/${dataset}/${kpi}/`,
   kpiPartKey: (dataset: string, kpi: string, date: string) =>

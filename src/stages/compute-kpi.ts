@@ -16,9 +16,12 @@ import { ParquetFileWriter, type Value } from '../formats/parquet.js';
 import { getProfile } from '../profiles/registry.js';
 import { profileSettings, runKpis } from '../profiles/settings.js';
 import { addDays, dateInZone, periodOf, startOfDate } from '../profiles/time.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import type { KpiRow } from '../ports/kpi-store.js';
 import type { KpiInput, KpiPeriod, KpiSpec, KpiWindow } from '../profiles/types.js';
+import { StageThreads } from '../workers/threads.js';
 import { CommittedRuns } from './committed-runs.js';
-import type { StageContext } from './context.js';
+import type { StageConfig, StageContext } from './context.js';
 import { UndatedRowsCache, ValidatedReader } from './validated-reader.js';
 
 export interface ComputeKpiResult {
@@ -87,6 +90,52 @@ export function planKpiWindows(
   );
 }
 
+/** Work compute-kpi hands a worker thread: the KPI rows of one window (KPIs named, not sent). */
+export interface KpiWindowTask {
+  kind: 'kpi-window';
+  run: RunManifest;
+  config: StageConfig;
+  window: Omit<KpiWindow, 'kpis'> & { kpis: string[] };
+}
+
+export interface KpiWindowRows {
+  byKpi: Record<string, KpiRow[]>;
+  partsRead: number;
+}
+
+/**
+ * Undated rows (the product catalogue) decoded by this thread, reused by every window and run
+ * whose committed parts are the same ones (UndatedRowsCache compares them).
+ */
+const threadUndatedRows = new UndatedRowsCache();
+
+/**
+ * The KPI rows of one window, read from the validated/ runs committed by now: a fresh
+ * CommittedRuns, so a run that committed while an earlier window was computed is seen here.
+ */
+export async function computeKpiWindow(
+  store: ObjectStore,
+  task: KpiWindowTask,
+): Promise<KpiWindowRows> {
+  const profile = getProfile(task.run.dataset);
+  const kpis = runKpis(profile, task.run.options, profileSettings(task.config));
+  const window: KpiWindow = {
+    ...task.window,
+    kpis: task.window.kpis.map((name) => kpis.find((k) => k.name === name)!),
+  };
+  const reader = new ValidatedReader(store, profile, new CommittedRuns(store), threadUndatedRows);
+  const byKpi = await profile.computeKpis(
+    {
+      timeZone: task.config.CARTPIPE_TIME_ZONE,
+      options: task.run.options,
+      rows: (entity, d, columns) => reader.rows(entity, d, columns),
+    },
+    window.date,
+    window,
+  );
+  return { byKpi, partsRead: reader.partsRead };
+}
+
 export async function runComputeKpi(
   ctx: StageContext,
   run: RunManifest,
@@ -100,27 +149,29 @@ export async function runComputeKpi(
   const sinkItems: Record<string, number> = {};
   const outputs: string[] = [];
   let partsRead = 0;
-  // A fresh reader per window or date sees the runs committed by then and keeps memory to that
-  // span's rows; undated entities (a catalogue) are decoded again only when their parts change.
-  const undated = new UndatedRowsCache();
-  const newReader = () =>
-    new ValidatedReader(ctx.store, profile, new CommittedRuns(ctx.store), undated);
-  const inputOf = (reader: ValidatedReader): KpiInput => ({
-    timeZone,
-    options: run.options,
-    rows: (entity, d, columns) => reader.rows(entity, d, columns),
-  });
+  const windows = planKpiWindows(kpis, dates, timeZone);
+  const threads = new StageThreads(ctx, windows.length);
   try {
     // Each period is recomputed under its (dataset, date) lease: two runs touching the same date
     // take turns, and the later one reads everything the earlier one saw, so neither's write
-    // can replace the other's with a view that misses its rows (a lost update).
+    // can replace the other's with a view that misses its rows (a lost update). Periods are
+    // independent, so several are computed at once, one per worker thread.
     const lease = <T>(date: string, work: () => Promise<T>) =>
       ctx.kpis.withDateLease(run.dataset, date, ctx.config.RUN_ID, work);
-    for (const window of planKpiWindows(kpis, dates, timeZone)) {
+    await threads.map(windows, async (window, _, signal) => {
       await lease(window.date, async () => {
-        const reader = newReader();
-        const byKpi = await profile.computeKpis(inputOf(reader), window.date, window);
-        partsRead += reader.partsRead;
+        const task: KpiWindowTask = {
+          kind: 'kpi-window',
+          run,
+          config: ctx.config,
+          window: { ...window, kpis: window.kpis.map((k) => k.name) },
+        };
+        const { byKpi, partsRead: read } = await threads.run(
+          task,
+          (store) => computeKpiWindow(store, task),
+          signal,
+        );
+        partsRead += read;
         for (const kpi of window.kpis) {
           const rows = byKpi[kpi.name] ?? [];
           await ctx.kpis.replaceDate({
@@ -135,7 +186,7 @@ export async function runComputeKpi(
             await ctx.store.delete([key]);
             continue;
           }
-          const path = join(dir, `${kpi.name}-${window.date}.parquet`);
+          const path = join(dir, `${kpi.name}-${window.date}-${window.period}.parquet`);
           const writer = new ParquetFileWriter(path, kpi.columns);
           writer.write(
             Object.fromEntries(
@@ -150,7 +201,14 @@ export async function runComputeKpi(
         }
       });
       ctx.log.debug('kpis computed', { date: window.date, period: window.period });
-    }
+    });
+    const newReader = () =>
+      new ValidatedReader(ctx.store, profile, new CommittedRuns(ctx.store), threadUndatedRows);
+    const inputOf = (reader: ValidatedReader): KpiInput => ({
+      timeZone,
+      options: run.options,
+      rows: (entity, d, columns) => reader.rows(entity, d, columns),
+    });
     for (const sink of profile.sinks ?? []) {
       sinkItems[sink.name] = 0;
       for (const date of dates) {
@@ -164,8 +222,9 @@ export async function runComputeKpi(
       }
       ctx.log.info('sink written', { sink: sink.name, items: sinkItems[sink.name] });
     }
-    return { datesTouched: [...dates], kpiRows, outputs, partsRead, sinkItems };
+    return { datesTouched: [...dates], kpiRows, outputs: outputs.sort(), partsRead, sinkItems };
   } finally {
+    await threads.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -19,7 +19,11 @@ export type StageConfig = Pick<
   Partial<
     Pick<
       JobConfig,
-      'CARTPIPE_AGGREGATIONS_FILE' | 'CARTPIPE_MAX_FIELD_CHARS' | 'CARTPIPE_MAX_ROW_CHARS'
+      | 'CARTPIPE_AGGREGATIONS_FILE'
+      | 'CARTPIPE_MAX_FIELD_CHARS'
+      | 'CARTPIPE_MAX_ROW_CHARS'
+      // Unset: the stage's pieces run in its own thread.
+      | 'CARTPIPE_WORKERS'
     >
   >;
 

@@ -28,6 +28,8 @@ export interface PartWriterOptions {
   maxBufferedRows?: number;
   /** Column statistics in the parts (default on; see ParquetFileWriter). */
   statistics?: boolean;
+  /** Input file these parts come from (upload): part names carry its index. */
+  file?: number;
 }
 
 export class PartWriter {
@@ -125,7 +127,7 @@ export class PartWriter {
     d.file = undefined;
     const { bytes } = file.close();
     this.bytes += bytes;
-    const key = layout.partKey(prefix, d.parts++);
+    const key = layout.partKey(prefix, d.parts++, this.options.file);
     this.written.push(key);
     this.queue.push({ key, path: file.path });
     this.pump();

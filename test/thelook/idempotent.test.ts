@@ -51,6 +51,13 @@ describe('re-running a stage for the same run', () => {
   });
   afterAll(async () => t.stop());
 
+  it('on worker threads (CARTPIPE_WORKERS=2) the stages write exactly what one thread writes', async () => {
+    const before = { s3: await snapshotS3(t), kpis: await snapshotKpis(t) };
+    const reports = await t.runStages(runId, STAGES, { CARTPIPE_WORKERS: 2 });
+    expect(reports.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    expect({ s3: await snapshotS3(t), kpis: await snapshotKpis(t) }).toEqual(before);
+  });
+
   it.each(STAGES)(
     '%s a second time leaves identical S3 objects and DynamoDB items',
     async (stage) => {
