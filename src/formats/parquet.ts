@@ -18,6 +18,8 @@ export type Value = string | number | boolean | null;
 /** Columnar batch: column name -> values; every column has the same length. */
 export type Columns = Record<string, Value[]>;
 
+const IDLE_BUFFER_BYTES = 64 * 1024;
+
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 
 function schemaElement(column: ColumnDef): SchemaElement {
@@ -87,6 +89,15 @@ export class ParquetFileWriter {
       grow(size);
     };
     byteWriter.finish = flush;
+    // Between row groups the buffer goes back to a small one: validate keeps a file open per
+    // date partition, and each holding the largest buffer it ever needed grew with the batch.
+    this.release = () => {
+      flush();
+      if (byteWriter.buffer.byteLength > IDLE_BUFFER_BYTES) {
+        byteWriter.buffer = new ArrayBuffer(IDLE_BUFFER_BYTES);
+        byteWriter.view = new DataView(byteWriter.buffer);
+      }
+    };
     this.rowGroupSize = options.rowGroupSize ?? 250_000;
     this.writer = new ParquetWriter({
       writer: byteWriter,
@@ -98,6 +109,7 @@ export class ParquetFileWriter {
     });
   }
   private readonly rowGroupSize: number;
+  private readonly release: () => void;
 
   write(columns: Columns): void {
     const length = columns[this.schema[0]!.name]?.length ?? 0;
@@ -112,6 +124,7 @@ export class ParquetFileWriter {
       return { name: c.name, data: physical(c, values) as never };
     });
     void this.writer.write({ columnData, rowGroupSize: this.rowGroupSize });
+    this.release();
     this.rows += length;
   }
 

@@ -90,9 +90,14 @@ export function dateInZone(epochMs: number, timeZone: string): string {
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function validDate(y: number, mo: number, d: number): boolean {
   if (mo < 1 || mo > 12 || d < 1) return false;
-  return d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  // Date.UTC reads years 0-99 as 1900-1999: the same calendar here, so both agree.
+  const year = y < 100 ? 1900 + y : y;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!);
 }
 
 /**
@@ -103,8 +108,12 @@ function validDate(y: number, mo: number, d: number): boolean {
 export function parseIsoTimestamp(text: string, timeZone: string): number | undefined {
   const m = ISO.exec(text.trim());
   if (!m) return undefined;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const h = m[4] === undefined ? 0 : Number(m[4]);
+  const mi = m[5] === undefined ? 0 : Number(m[5]);
+  const s = m[6] === undefined ? 0 : Number(m[6]);
   const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
   if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
   const zone = m[8];

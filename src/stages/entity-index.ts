@@ -64,6 +64,12 @@ export async function loadKeyIndex(
   committed: CommittedRuns,
 ): Promise<Map<Key, KeyVersion>> {
   const index = new Map<Key, KeyVersion>();
+  // Keys of one part nearly always share one version: they point at one object, not one each.
+  let last: KeyVersion | undefined;
+  const versionOf = (date: string | undefined, loadedAt: number, runId: string): KeyVersion =>
+    last && last.date === date && last.loadedAt === loadedAt && last.runId === runId
+      ? last
+      : (last = { date, loadedAt, runId });
   for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
     const { date, runId } = parseOutputKey(object.key);
     if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;
@@ -76,11 +82,11 @@ export async function loadKeyIndex(
       for (let i = 0; i < loaded.length; i++) {
         const key = keyOf(columns, keyColumns, i);
         if (key === undefined) continue;
-        const version = {
+        const version = versionOf(
           date,
-          loadedAt: loaded[i] as number,
-          runId: (columns._run_id![i] as string) ?? runId,
-        };
+          loaded[i] as number,
+          (columns._run_id![i] as string) ?? runId,
+        );
         const known = index.get(key);
         if (!known || newer(version, known)) index.set(key, version);
       }

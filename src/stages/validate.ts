@@ -123,6 +123,13 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     }
     return index;
   };
+  // This run's keys share one version object per date instead of one each.
+  const versions = new Map<string | undefined, KeyVersion>();
+  const versionOn = (date: string | undefined): KeyVersion => {
+    let version = versions.get(date);
+    if (!version) versions.set(date, (version = { date, loadedAt, runId }));
+    return version;
+  };
   const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
     thisRun.get(entityName)?.get(key) ?? earlier.get(entityName)?.get(key);
 
@@ -289,7 +296,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
             const date = dateOf(values);
             counts.valid += 1;
             if (date) touched.add(date);
-            if (key !== undefined) mine.set(key, { date, loadedAt, runId });
+            if (key !== undefined) mine.set(key, versionOn(date));
             writers.validated.appendRow(validPrefix(date), values);
           }
         }
