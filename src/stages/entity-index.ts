@@ -7,6 +7,7 @@ import { layout, parseOutputKey } from '../contracts/layout.js';
 import { bufferOf, readParquet, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { CommittedRuns } from './committed-runs.js';
+import { KeyVersionTable } from './key-table.js';
 
 export type Key = string | number;
 
@@ -62,14 +63,19 @@ export async function loadKeyIndex(
   keyColumns: readonly string[],
   excludeRunId: string,
   committed: CommittedRuns,
-): Promise<Map<Key, KeyVersion>> {
-  const index = new Map<Key, KeyVersion>();
-  // Keys of one part nearly always share one version: they point at one object, not one each.
+): Promise<KeyVersionTable<KeyVersion>> {
+  const index = new KeyVersionTable<KeyVersion>();
+  // Keys share their version object: one per (date, load time, run), not one per key.
+  const distinct = new Map<string, KeyVersion>();
   let last: KeyVersion | undefined;
-  const versionOf = (date: string | undefined, loadedAt: number, runId: string): KeyVersion =>
-    last && last.date === date && last.loadedAt === loadedAt && last.runId === runId
-      ? last
-      : (last = { date, loadedAt, runId });
+  const versionOf = (date: string | undefined, loadedAt: number, runId: string): KeyVersion => {
+    if (last && last.date === date && last.loadedAt === loadedAt && last.runId === runId)
+      return last;
+    const id = `${date}|${loadedAt}|${runId}`;
+    last = distinct.get(id);
+    if (!last) distinct.set(id, (last = { date, loadedAt, runId }));
+    return last;
+  };
   for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
     const { date, runId } = parseOutputKey(object.key);
     if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;

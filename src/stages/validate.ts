@@ -17,6 +17,7 @@ import { parseValue } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS, type StageContext } from './context.js';
 import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
+import { KeyTable, KeyVersionTable } from './key-table.js';
 import { PartWriter, removeStaleOutputs } from './outputs.js';
 import { rawSchema } from './upload.js';
 
@@ -106,8 +107,8 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = ctx.config;
   const loadedAt = Date.parse(run.createdAt);
   const parseContext = { timeZone };
-  const thisRun = new Map<string, Map<Key, KeyVersion>>();
-  const earlier = new Map<string, Map<Key, KeyVersion>>();
+  const thisRun = new Map<string, KeyVersionTable<KeyVersion>>();
+  const earlier = new Map<string, KeyVersionTable<KeyVersion>>();
   const entities: Record<string, EntityCounts> = {};
   const touched = new Set<string>();
   const allWriters: Writers[] = [];
@@ -118,7 +119,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     if (!index) {
       index = entity.key
         ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed)
-        : new Map();
+        : new KeyVersionTable<KeyVersion>();
       earlier.set(entity.name, index);
     }
     return index;
@@ -136,7 +137,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   try {
     for (const entity of entitiesInOrder(profile)) {
       const counts = (entities[entity.name] = emptyCounts());
-      const mine = new Map<Key, KeyVersion>();
+      const mine = new KeyVersionTable<KeyVersion>();
       thisRun.set(entity.name, mine);
       for (const p of entity.parents ?? []) {
         const parent = profile.entities.find((e) => e.name === p.entity)!;
@@ -164,8 +165,8 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
       };
       const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
       const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
-      const keyFingerprints = new Map<Key, number>();
-      const rowFingerprints = new Set<number>();
+      const keyFingerprints = new KeyTable();
+      const rowFingerprints = new KeyTable();
       const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
       const keyOfValues = (values: Value[]): Key | undefined => {
         if (keyIndices.length === 0) return undefined;
@@ -272,7 +273,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
               counts.duplicatesDropped += 1;
               continue;
             } else if (!entity.key) {
-              rowFingerprints.add(print);
+              rowFingerprints.set(print, 1);
             }
 
             if (reasons.length > 0) {

@@ -1,0 +1,58 @@
+import { describe, expect, it } from '@jest/globals';
+import { KeyTable, KeyVersionTable } from '../../src/stages/key-table.js';
+import { seededRandom } from '../helpers/random.js';
+
+describe('KeyTable', () => {
+  it('agrees with a Map over 200,000 random operations (growth, overwrites, misses)', () => {
+    const random = seededRandom(7);
+    const table = new KeyTable(4);
+    const reference = new Map<string | number, number>();
+    const keyOf = (): string | number => {
+      const r = random();
+      if (r < 0.5) return Math.floor(random() * 50_000); // small ints, many repeats
+      if (r < 0.7) return Math.floor(random() * 2 ** 53) - 2 ** 52; // 53-bit ints, both signs
+      if (r < 0.85) return Math.round(random() * 1e6) / 100; // prices
+      return `k${Math.floor(random() * 20_000)}\u0001${Math.floor(random() * 3)}`;
+    };
+    for (let i = 0; i < 200_000; i++) {
+      const key = keyOf();
+      if (random() < 0.6) {
+        const value = Math.floor(random() * 2 ** 53);
+        table.set(key, value);
+        reference.set(key, value);
+      } else {
+        expect(table.get(key)).toBe(reference.get(key));
+        expect(table.has(key)).toBe(reference.has(key));
+      }
+    }
+    expect(table.size).toBe(reference.size);
+    for (const [key, value] of reference) expect(table.get(key)).toBe(value);
+  });
+
+  it('treats 0 and -0 as one key and stores 53-bit values exactly', () => {
+    const table = new KeyTable();
+    table.set(-0, 2 ** 53 - 1);
+    expect(table.get(0)).toBe(2 ** 53 - 1);
+    table.set(0, 5);
+    expect(table.size).toBe(1);
+    expect(table.get(-0)).toBe(5);
+    expect(table.get(1)).toBeUndefined();
+  });
+});
+
+describe('KeyVersionTable', () => {
+  it('returns the very version object each key was set to', () => {
+    const a = { date: '2024-01-01' };
+    const b = { date: '2024-01-02' };
+    const versions = new KeyVersionTable<{ date: string }>();
+    for (let id = 0; id < 10_000; id++) versions.set(id, id % 3 === 0 ? a : b);
+    versions.set('composite\u00011', a);
+    versions.set(3, b); // replaced
+    expect(versions.size).toBe(10_001);
+    expect(versions.get(0)).toBe(a);
+    expect(versions.get(3)).toBe(b);
+    expect(versions.get(4)).toBe(b);
+    expect(versions.get('composite\u00011')).toBe(a);
+    expect(versions.has(10_000)).toBe(false);
+  });
+});
