@@ -43,7 +43,41 @@ function schemaElement(column: ColumnDef): SchemaElement {
   }
 }
 
+/**
+ * hyparquet-writer's first test of a text column for dictionary encoding (same sample, same
+ * rule): a column it keeps as candidate stays text, so its dictionary is built by a Map of
+ * strings; a column it rejects is plain-encoded and gets pre-encoded below.
+ */
+function mayUseDictionary(values: readonly Value[]): boolean {
+  const sampleSize = Math.min(values.length, 1000);
+  const seen = new Set<string>();
+  let distinctBytes = 0;
+  let totalBytes = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    const v =
+      values[sampleSize === 1 ? 0 : Math.floor((i * (values.length - 1)) / (sampleSize - 1))];
+    if (typeof v !== 'string') continue;
+    const size = v.length + 4;
+    totalBytes += size;
+    if (!seen.has(v)) {
+      seen.add(v);
+      distinctBytes += size;
+    }
+  }
+  return totalBytes > 0 && distinctBytes / totalBytes <= 0.9;
+}
+
+/**
+ * Values as the writer stores them. Text of a plain-encoded column goes in as UTF-8 Buffers:
+ * hyparquet-writer would call TextEncoder.encode per value, a new ArrayBuffer each (upload spent
+ * 17% of its CPU there and as much again collecting them), where Buffer.from fills slices of a
+ * shared pool. The bytes written are the same.
+ */
 function physical(column: ColumnDef, values: Value[]): unknown[] {
+  if (column.type === 'string') {
+    if (mayUseDictionary(values)) return values;
+    return values.map((v) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v));
+  }
   if (column.type !== 'int') return values;
   return values.map((v) => (v === null ? null : BigInt(v as number)));
 }
