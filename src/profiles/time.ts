@@ -100,12 +100,8 @@ function validDate(y: number, mo: number, d: number): boolean {
   return d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]!);
 }
 
-/**
- * Parses an ISO-8601 timestamp ("2025-03-30T16:14:26", "2022-10-01 00:00:00 UTC",
- * "2025-03-30T16:14:26+02:00", "2025-03-30"). Naive values are read in `timeZone`.
- * Returns epoch ms, or undefined when the text is not a valid timestamp.
- */
-export function parseIsoTimestamp(text: string, timeZone: string): number | undefined {
+/** {@link parseIsoTimestamp} by its regular expression: every form it accepts. */
+export function parseIsoTimestampByPattern(text: string, timeZone: string): number | undefined {
   const m = ISO.exec(text.trim());
   if (!m) return undefined;
   const y = Number(m[1]);
@@ -123,6 +119,63 @@ export function parseIsoTimestamp(text: string, timeZone: string): number | unde
   const sign = zone.startsWith('-') ? -1 : 1;
   const digits = zone.slice(1).replace(':', '');
   return utc - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
+}
+
+/** Digit at position i, or -1. */
+function digitAt(text: string, i: number): number {
+  const d = text.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+/**
+ * The form nearly every row has, "YYYY-MM-DD HH:MM:SS" (or with T, then nothing, Z or " UTC"),
+ * read without the regular expression; null when the text has another form.
+ */
+function parseCommonIso(text: string, timeZone: string): number | undefined | null {
+  const n = text.length;
+  if (n !== 19 && n !== 20 && n !== 23) return null;
+  const separator = text.charCodeAt(10);
+  if (
+    text.charCodeAt(4) !== 45 ||
+    text.charCodeAt(7) !== 45 ||
+    (separator !== 32 && separator !== 84) ||
+    text.charCodeAt(13) !== 58 ||
+    text.charCodeAt(16) !== 58
+  )
+    return null;
+  const zoned = n === 20 ? text.charCodeAt(19) === 90 : n === 23 ? text.endsWith(' UTC') : false;
+  if (n !== 19 && !zoned) return null;
+  let y = 0;
+  for (let i = 0; i < 4; i++) {
+    const d = digitAt(text, i);
+    if (d < 0) return null;
+    y = y * 10 + d;
+  }
+  const two = (i: number) => {
+    const a = digitAt(text, i);
+    const b = digitAt(text, i + 1);
+    return a < 0 || b < 0 ? -1 : a * 10 + b;
+  };
+  const mo = two(5);
+  const d = two(8);
+  const h = two(11);
+  const mi = two(14);
+  const sec = two(17);
+  if (mo < 0 || d < 0 || h < 0 || mi < 0 || sec < 0) return null;
+  if (!validDate(y, mo, d) || h > 23 || mi > 59 || sec > 59) return undefined;
+  return zoned
+    ? Date.UTC(y, mo - 1, d, h, mi, sec, 0)
+    : zonedToEpoch(y, mo, d, h, mi, sec, 0, timeZone);
+}
+
+/**
+ * Parses an ISO-8601 timestamp ("2025-03-30T16:14:26", "2022-10-01 00:00:00 UTC",
+ * "2025-03-30T16:14:26+02:00", "2025-03-30"). Naive values are read in `timeZone`.
+ * Returns epoch ms, or undefined when the text is not a valid timestamp.
+ */
+export function parseIsoTimestamp(text: string, timeZone: string): number | undefined {
+  const common = parseCommonIso(text, timeZone);
+  return common === null ? parseIsoTimestampByPattern(text, timeZone) : common;
 }
 
 const US = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$/;

@@ -14,7 +14,8 @@ import type { ObjectStore } from '../ports/object-store.js';
 const MAX_UPLOADS = 4;
 
 interface Destination {
-  buffer: Columns;
+  /** Buffered values, one array per schema column (by position: no name lookup per value). */
+  buffer: Value[][];
   buffered: number;
   file?: ParquetFileWriter;
   parts: number;
@@ -55,8 +56,8 @@ export class PartWriter {
   /** Appends one row (values in schema order) under `prefix`. */
   appendRow(prefix: string, values: readonly Value[]): void {
     const destination = this.destination(prefix);
-    for (let c = 0; c < this.schema.length; c++)
-      destination.buffer[this.schema[c]!.name]!.push(values[c] ?? null);
+    const buffer = destination.buffer;
+    for (let c = 0; c < buffer.length; c++) buffer[c]!.push(values[c] ?? null);
     destination.buffered += 1;
     this.buffered += 1;
     this.rows += 1;
@@ -94,8 +95,8 @@ export class PartWriter {
     return d;
   }
 
-  private emptyBuffer(): Columns {
-    return Object.fromEntries(this.schema.map((c) => [c.name, [] as Value[]]));
+  private emptyBuffer(): Value[][] {
+    return this.schema.map(() => []);
   }
 
   private flushLargest(): void {
@@ -114,7 +115,9 @@ export class PartWriter {
         statistics: this.options.statistics ?? true,
       });
     }
-    d.file.write(d.buffer);
+    const columns: Columns = {};
+    this.schema.forEach((c, i) => (columns[c.name] = d.buffer[i]!));
+    d.file.write(columns);
     this.buffered -= d.buffered;
     d.buffer = this.emptyBuffer();
     d.buffered = 0;
