@@ -89,7 +89,8 @@ export class StageThreads {
   }
 
   /**
-   * Runs `work` for each item, at most `size` at a time; results in item order. The first
+   * Runs `work` for each item, a few at a time (one at a time without threads); results in item
+   * order. The first
    * failure stops launching more, aborts those running and is what this throws.
    */
   async map<T, R>(
@@ -111,7 +112,10 @@ export class StageThreads {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.size, items.length) }, lane));
+    // Twice as many in flight as threads: while the caller finishes one item's result (compute-
+    // kpi writes its KPI rows), the thread that computed it already has the next one.
+    const lanes = this.pool ? this.size * 2 : 1;
+    await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
     if (failure) throw failure.error;
     return results;
   }
