@@ -18,7 +18,7 @@ import { profileSettings, runKpis } from '../profiles/settings.js';
 import { addDays, dateInZone, periodOf, startOfDate } from '../profiles/time.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { KpiRow } from '../ports/kpi-store.js';
-import type { KpiInput, KpiPeriod, KpiSpec, KpiWindow } from '../profiles/types.js';
+import type { KpiInput, KpiPeriod, KpiSpec, KpiWindow, Profile } from '../profiles/types.js';
 import { StageThreads } from '../workers/threads.js';
 import { CommittedRuns } from './committed-runs.js';
 import type { StageConfig, StageContext } from './context.js';
@@ -110,9 +110,24 @@ export interface KpiWindowRows {
 const threadUndatedRows = new UndatedRowsCache();
 
 /**
- * The KPI rows of one window, read from the validated/ runs committed by now: a fresh
- * CommittedRuns, so a run that committed while an earlier window was computed is seen here.
+ * What a profile reads for one window or sink date: a fresh reader over the validated/ runs
+ * committed by now (a fresh CommittedRuns, so a run that committed while an earlier window was
+ * computed is seen), sharing this thread's undated rows.
  */
+function freshInput(
+  store: ObjectStore,
+  profile: Profile,
+  timeZone: string,
+  options: RunManifest['options'],
+): { reader: ValidatedReader; input: KpiInput } {
+  const reader = new ValidatedReader(store, profile, new CommittedRuns(store), threadUndatedRows);
+  return {
+    reader,
+    input: { timeZone, options, rows: (entity, d, columns) => reader.rows(entity, d, columns) },
+  };
+}
+
+/** The KPI rows of one window (see {@link freshInput} for what it reads). */
 export async function computeKpiWindow(
   store: ObjectStore,
   task: KpiWindowTask,
@@ -123,16 +138,13 @@ export async function computeKpiWindow(
     ...task.window,
     kpis: task.window.kpis.map((name) => kpis.find((k) => k.name === name)!),
   };
-  const reader = new ValidatedReader(store, profile, new CommittedRuns(store), threadUndatedRows);
-  const byKpi = await profile.computeKpis(
-    {
-      timeZone: task.config.CARTPIPE_TIME_ZONE,
-      options: task.run.options,
-      rows: (entity, d, columns) => reader.rows(entity, d, columns),
-    },
-    window.date,
-    window,
+  const { reader, input } = freshInput(
+    store,
+    profile,
+    task.config.CARTPIPE_TIME_ZONE,
+    task.run.options,
   );
+  const byKpi = await profile.computeKpis(input, window.date, window);
   return { byKpi, partsRead: reader.partsRead };
 }
 
@@ -202,19 +214,12 @@ export async function runComputeKpi(
       });
       ctx.log.debug('kpis computed', { date: window.date, period: window.period });
     });
-    const newReader = () =>
-      new ValidatedReader(ctx.store, profile, new CommittedRuns(ctx.store), threadUndatedRows);
-    const inputOf = (reader: ValidatedReader): KpiInput => ({
-      timeZone,
-      options: run.options,
-      rows: (entity, d, columns) => reader.rows(entity, d, columns),
-    });
     for (const sink of profile.sinks ?? []) {
       sinkItems[sink.name] = 0;
       for (const date of dates) {
         await lease(date, async () => {
-          const reader = newReader();
-          sinkItems[sink.name]! += await sink.writeDate(inputOf(reader), date, {
+          const { reader, input } = freshInput(ctx.store, profile, timeZone, run.options);
+          sinkItems[sink.name]! += await sink.writeDate(input, date, {
             history: ctx.history,
           });
           partsRead += reader.partsRead;

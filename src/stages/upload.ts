@@ -215,12 +215,12 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
   }
 
   const threads = new StageThreads(ctx, files.length);
-  let converted: ConvertedFile[];
+  const converted = new Array<ConvertedFile>(files.length);
   try {
     // Largest first, so the last file to finish is a small one; parts are named by manifest
     // index, so the order of work changes no key.
     const order = files.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
-    const byOrder = await threads.map(order, async (index, _, signal) => {
+    await threads.map(order, async (index, _, signal) => {
       const task: ConvertFileTask = { kind: 'upload-file', run, index, config: ctx.config };
       const result = await threads.run(
         task,
@@ -232,10 +232,8 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
         entity: result.report.entity,
         rows: result.report.rows,
       });
-      return result;
+      converted[index] = result;
     });
-    converted = new Array<ConvertedFile>(files.length);
-    order.forEach((index, i) => (converted[index] = byOrder[i]!));
   } finally {
     await threads.close();
   }
@@ -244,11 +242,13 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
   const written = new Map<string, string[]>();
   for (const { report, written: keys } of converted) {
     (entities[report.entity] ??= emptyCounts()).rowsIn += report.rows;
-    written.set(report.entity, [...(written.get(report.entity) ?? []), ...keys]);
+    if (!written.has(report.entity)) written.set(report.entity, []);
+    written.get(report.entity)!.push(...keys);
   }
+  for (const keys of written.values()) keys.sort();
   const reports = converted.map(({ report }) => ({
     ...report,
-    outputs: [...written.get(report.entity)!].sort(),
+    outputs: [...written.get(report.entity)!],
   }));
   // What an earlier attempt wrote and this one did not (an entity the manifest no longer has,
   // fewer parts) is deleted.
