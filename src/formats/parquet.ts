@@ -1,12 +1,11 @@
 /**
- * Parquet in and out. Writing uses hyparquet-writer's incremental ParquetWriter, flushed to a
- * local file row group by row group (bounded memory, smallest files among the writers measured,
- * read back exactly by DuckDB); reading uses hyparquet one row group at a time, columnar.
+ * Parquet in and out. Writing uses the pipeline's own encoder (./parquet-encoder.ts), flushed to a
+ * local file row group by row group (bounded memory); reading uses hyparquet one row group at a
+ * time, columnar.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import { snappyCompress } from './snappy.js';
+import { ByteSink, ParquetEncoder } from './parquet-encoder.js';
 
 /** Logical column types the pipeline stores. Timestamps are epoch milliseconds (UTC). */
 export type ColumnType = 'string' | 'int' | 'float' | 'timestamp' | 'bool';
@@ -18,69 +17,15 @@ export type Value = string | number | boolean | null;
 /** Columnar batch: column name -> values; every column has the same length. */
 export type Columns = Record<string, Value[]>;
 
-const IDLE_BUFFER_BYTES = 64 * 1024;
-
-type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
-
-function schemaElement(column: ColumnDef): SchemaElement {
-  const base = { name: column.name, repetition_type: 'OPTIONAL' as const };
-  switch (column.type) {
-    case 'string':
-      return { ...base, type: 'BYTE_ARRAY', converted_type: 'UTF8' };
-    case 'int':
-      return { ...base, type: 'INT64' };
-    case 'float':
-      return { ...base, type: 'DOUBLE' };
-    case 'bool':
-      return { ...base, type: 'BOOLEAN' };
-    case 'timestamp':
-      return {
-        ...base,
-        type: 'INT64',
-        converted_type: 'TIMESTAMP_MILLIS',
-        logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' },
-      };
-  }
-}
-
 /**
- * hyparquet-writer's first test of a text column for dictionary encoding (same sample, same
- * rule): a column it keeps as candidate stays text, so its dictionary is built by a Map of
- * strings; a column it rejects is plain-encoded and gets pre-encoded below.
+ * Bytes on their way to a file. One buffer for every writer of the process: each write() leaves
+ * it empty, so validate's hundreds of open part files (one per date) hold no buffer each.
  */
-function mayUseDictionary(values: readonly Value[]): boolean {
-  const sampleSize = Math.min(values.length, 1000);
-  const seen = new Set<string>();
-  let distinctBytes = 0;
-  let totalBytes = 0;
-  for (let i = 0; i < sampleSize; i++) {
-    const v =
-      values[sampleSize === 1 ? 0 : Math.floor((i * (values.length - 1)) / (sampleSize - 1))];
-    if (typeof v !== 'string') continue;
-    const size = v.length + 4;
-    totalBytes += size;
-    if (!seen.has(v)) {
-      seen.add(v);
-      distinctBytes += size;
-    }
-  }
-  return totalBytes > 0 && distinctBytes / totalBytes <= 0.9;
-}
-
-/**
- * Values as the writer stores them. Text of a plain-encoded column goes in as UTF-8 Buffers:
- * hyparquet-writer would call TextEncoder.encode per value, a new ArrayBuffer each (upload spent
- * 17% of its CPU there and as much again collecting them), where Buffer.from fills slices of a
- * shared pool. The bytes written are the same.
- */
-function physical(column: ColumnDef, values: Value[]): unknown[] {
-  if (column.type === 'string') {
-    if (mayUseDictionary(values)) return values;
-    return values.map((v) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v));
-  }
-  if (column.type !== 'int') return values;
-  return values.map((v) => (v === null ? null : BigInt(v as number)));
-}
+const pending = new ByteSink(4 * 1024 * 1024);
+const FLUSH_AT = 4 * 1024 * 1024;
+const IDLE_BUFFER_BYTES = 8 * 1024 * 1024;
+/** Rows encoded at a time: each slice's values become pages, and garbage, straight away. */
+const SLICE_ROWS = 10_000;
 
 /**
  * Writes one Parquet file to `path`, a batch at a time.
@@ -90,7 +35,8 @@ function physical(column: ColumnDef, values: Value[]): unknown[] {
  */
 export class ParquetFileWriter {
   private readonly fd: number;
-  private readonly writer: ParquetWriter;
+  private readonly encoder: ParquetEncoder;
+  private readonly rowGroupSize: number;
   private bytes = 0;
   rows = 0;
 
@@ -107,65 +53,80 @@ export class ParquetFileWriter {
     } = {},
   ) {
     this.fd = openSync(path, 'w');
-    const byteWriter = new ByteWriter();
-    const flushAt = 4 * 1024 * 1024;
-    const flush = (): void => {
-      if (byteWriter.index === 0) return;
-      writeSync(this.fd, new Uint8Array(byteWriter.buffer, 0, byteWriter.index));
-      this.bytes += byteWriter.index;
-      byteWriter.index = 0;
-    };
-    const grow = byteWriter.ensure.bind(byteWriter);
-    // Flushing inside ensure() keeps the buffer near flushAt whatever the row group size;
-    // ByteWriter counts `offset` on its own, so file offsets stay right across flushes.
-    byteWriter.ensure = (size: number) => {
-      if (byteWriter.index > flushAt) flush();
-      grow(size);
-    };
-    byteWriter.finish = flush;
-    // Between row groups the buffer goes back to a small one: validate keeps a file open per
-    // date partition, and each holding the largest buffer it ever needed grew with the batch.
-    this.release = () => {
-      flush();
-      if (byteWriter.buffer.byteLength > IDLE_BUFFER_BYTES) {
-        byteWriter.buffer = new ArrayBuffer(IDLE_BUFFER_BYTES);
-        byteWriter.view = new DataView(byteWriter.buffer);
-      }
-    };
     this.rowGroupSize = options.rowGroupSize ?? 250_000;
-    this.writer = new ParquetWriter({
-      writer: byteWriter,
-      schema: [{ name: 'root', num_children: schema.length }, ...schema.map(schemaElement)],
-      // Deterministic: the same page always compresses to the same bytes (see ./snappy.ts).
-      compressors: { SNAPPY: snappyCompress },
+    const target = {
+      write: (bytes: Uint8Array) => {
+        pending.bytes(bytes);
+        if (pending.pos >= FLUSH_AT) this.flush();
+      },
+      offset: () => this.bytes + pending.pos,
+    };
+    this.encoder = new ParquetEncoder(target, schema, {
       statistics: options.statistics ?? true,
-      createdBy: 'cartpipe',
     });
+    this.flush();
   }
-  private readonly rowGroupSize: number;
-  private readonly release: () => void;
 
+  private flush(): void {
+    if (pending.pos === 0) return;
+    writeSync(this.fd, pending.buf, 0, pending.pos);
+    this.bytes += pending.pos;
+    pending.pos = 0;
+  }
+
+  /**
+   * Appends `columns` to the open row group, encoding them a slice at a time (the caller may drop
+   * its arrays as soon as this returns); a row group is written whenever it reaches
+   * rowGroupSize rows, and by endRowGroup() or close().
+   */
   write(columns: Columns): void {
     const length = columns[this.schema[0]!.name]?.length ?? 0;
-    if (length === 0) return;
-    const columnData = this.schema.map((c) => {
+    const data = this.schema.map((c) => {
       const values = columns[c.name];
       if (!values || values.length !== length) {
         throw new Error(
           `parquet batch column ${c.name} has ${values?.length ?? 0} values, expected ${length}`,
         );
       }
-      return { name: c.name, data: physical(c, values) as never };
+      return values;
     });
-    void this.writer.write({ columnData, rowGroupSize: this.rowGroupSize });
-    this.release();
+    if (length === 0) return;
+    try {
+      for (let start = 0; start < length;) {
+        const room = this.rowGroupSize - this.encoder.openRows;
+        const count = Math.min(room, SLICE_ROWS, length - start);
+        this.encoder.append(data, start, count);
+        start += count;
+        if (this.encoder.openRows >= this.rowGroupSize) this.encoder.endRowGroup();
+      }
+      this.flush();
+    } finally {
+      // A failed write leaves nothing behind for the next file's bytes.
+      pending.pos = 0;
+    }
+    if (pending.buf.length > IDLE_BUFFER_BYTES) pending.shrink(FLUSH_AT);
     this.rows += length;
   }
 
-  /** Writes the footer and closes the file. */
+  /** Writes the open row group now (a caller bounding how much it keeps in memory). */
+  endRowGroup(): void {
+    try {
+      this.encoder.endRowGroup();
+      this.flush();
+    } finally {
+      pending.pos = 0;
+    }
+  }
+
+  /** Writes the open row group and the footer, and closes the file. */
   close(): { rows: number; bytes: number } {
-    this.writer.finish();
-    closeSync(this.fd);
+    try {
+      this.encoder.finish();
+      this.flush();
+    } finally {
+      pending.pos = 0;
+      closeSync(this.fd);
+    }
     return { rows: this.rows, bytes: this.bytes };
   }
 

@@ -50,7 +50,10 @@ function hysnappyModule(): WasmModule | undefined {
   }
 }
 
-function resettingCompressor(module: WasmModule): (input: Uint8Array) => Uint8Array {
+/** Compresses `input`; the result may be a view that the next call overwrites. */
+type Compressor = (input: Uint8Array) => Uint8Array;
+
+function resettingCompressor(module: WasmModule): Compressor {
   const { memory, compress } = new wasm.Instance(module).exports as SnappyExports;
   const initial = new Uint8Array(memory.buffer).slice();
   return (input) => {
@@ -67,23 +70,35 @@ function resettingCompressor(module: WasmModule): (input: Uint8Array) => Uint8Ar
     bytes.set(input, INPUT_START);
     const length = compress(INPUT_START, input.byteLength, outputStart);
     if (length < 0) throw new Error(`snappy compression failed (${length})`);
-    return bytes.slice(outputStart, outputStart + length);
+    return bytes.subarray(outputStart, outputStart + length);
   };
 }
 
-let compressor: ((input: Uint8Array) => Uint8Array) | undefined;
+let compressor: Compressor | undefined;
+
+function instance(): Compressor {
+  if (!compressor) {
+    const module = hysnappyModule();
+    // A hysnappy release that no longer embeds its module this way still works, only slower.
+    compressor = module ? resettingCompressor(module) : freshInstanceCompress;
+  }
+  return compressor;
+}
 
 /**
  * Compresses one page; the same input always gives the same bytes.
  * @example const page = snappyCompress(new TextEncoder().encode('abcabcabc'));
  */
 export function snappyCompress(input: Uint8Array): Uint8Array {
-  if (!compressor) {
-    const module = hysnappyModule();
-    // A hysnappy release that no longer embeds its module this way still works, only slower.
-    compressor = module ? resettingCompressor(module) : freshInstanceCompress;
-  }
-  return compressor(input);
+  return instance()(input).slice();
+}
+
+/**
+ * Like {@link snappyCompress}, without the copy: the bytes returned are valid until the next
+ * call (copy them out first). Page by page, the copies were garbage for nothing.
+ */
+export function snappyCompressTransient(input: Uint8Array): Uint8Array {
+  return instance()(input);
 }
 
 /** hysnappy's own per-call fresh instance, the reference the tests compare against. */

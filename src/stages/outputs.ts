@@ -23,8 +23,13 @@ interface Destination {
 
 export interface PartWriterOptions {
   rowsPerPart: number;
-  /** Rows buffered per destination before they become a row group. */
+  /** Rows per Parquet row group (default 100,000). */
   rowGroupSize?: number;
+  /**
+   * Rows buffered per destination before they are encoded into its open row group (default:
+   * rowGroupSize). Smaller lets the values go sooner: less garbage-collector work and memory.
+   */
+  sliceRows?: number;
   /** Total buffered rows across destinations before the largest buffers are written. */
   maxBufferedRows?: number;
   /** Column statistics in the parts (default on; see ParquetFileWriter). */
@@ -61,9 +66,37 @@ export class PartWriter {
     destination.buffered += 1;
     this.buffered += 1;
     this.rows += 1;
-    if (destination.buffered >= (this.options.rowGroupSize ?? 100_000))
-      this.flushBuffer(prefix, destination);
+    if (destination.buffered >= this.sliceRows) this.flushBuffer(prefix, destination);
     else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
+  }
+
+  /**
+   * Appends `length` rows given as columns in schema order under `prefix`. The arrays become the
+   * writer's (no copy when they start a row group): the caller must not change them afterwards.
+   */
+  appendColumns(prefix: string, columns: Value[][], length: number): void {
+    const destination = this.destination(prefix);
+    const sliceRows = this.sliceRows;
+    let offset = 0;
+    while (offset < length) {
+      const count = Math.min(sliceRows - destination.buffered, length - offset);
+      if (destination.buffered === 0 && offset === 0 && count === length) {
+        destination.buffer = columns.slice(0, this.schema.length);
+      } else {
+        const buffer = destination.buffer;
+        for (let c = 0; c < buffer.length; c++) {
+          const target = buffer[c]!;
+          const source = columns[c]!;
+          for (let i = offset; i < offset + count; i++) target.push(source[i] ?? null);
+        }
+      }
+      destination.buffered += count;
+      this.buffered += count;
+      this.rows += count;
+      offset += count;
+      if (destination.buffered >= sliceRows) this.flushBuffer(prefix, destination);
+      else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
+    }
   }
 
   /** Flushes, closes and uploads every part; returns the keys written. */
@@ -99,25 +132,35 @@ export class PartWriter {
     return this.schema.map(() => []);
   }
 
+  private get sliceRows(): number {
+    return this.options.sliceRows ?? this.options.rowGroupSize ?? 100_000;
+  }
+
   private flushLargest(): void {
     const bySize = [...this.destinations.entries()].sort((a, b) => b[1].buffered - a[1].buffered);
     for (const [prefix, d] of bySize) {
       if (this.buffered < (this.options.maxBufferedRows ?? 400_000) / 2) break;
-      this.flushBuffer(prefix, d);
+      // Written out, not only encoded: many destinations' open row groups would add up.
+      this.flushBuffer(prefix, d, { endRowGroup: true });
     }
   }
 
-  private flushBuffer(prefix: string, d: Destination): void {
+  private flushBuffer(
+    prefix: string,
+    d: Destination,
+    options: { endRowGroup?: boolean } = {},
+  ): void {
     if (d.buffered === 0) return;
     if (!d.file) {
       d.file = new ParquetFileWriter(join(this.dir, `${this.fileCount++}.parquet`), this.schema, {
-        rowGroupSize: Math.max(d.buffered, 1),
+        rowGroupSize: this.options.rowGroupSize ?? 100_000,
         statistics: this.options.statistics ?? true,
       });
     }
     const columns: Columns = {};
     this.schema.forEach((c, i) => (columns[c.name] = d.buffer[i]!));
     d.file.write(columns);
+    if (options.endRowGroup) d.file.endRowGroup();
     this.buffered -= d.buffered;
     d.buffer = this.emptyBuffer();
     d.buffered = 0;

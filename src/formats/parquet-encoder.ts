@@ -1,0 +1,891 @@
+/**
+ * A Parquet encoder for the flat tables the pipeline writes: OPTIONAL columns of text, INT64,
+ * DOUBLE, BOOLEAN and INT64 timestamps (ms, UTC); data pages v1 with RLE/bit-packed definition
+ * levels; PLAIN or dictionary (RLE_DICTIONARY) values; snappy pages; a thrift-compact footer with
+ * per-chunk statistics.
+ *
+ * Why not hyparquet-writer, which this replaced: it is general (nested columns, many encodings,
+ * page indexes) and builds several arrays and objects per value on the way (levels, sliced pages,
+ * BigInts, a Uint8Array per text value); on the stages' all-flat, mostly-text tables that was a
+ * quarter of upload's time and as much again in garbage collection. Here values go from the JS
+ * arrays straight into a few reused byte buffers. Readers: hyparquet, DuckDB, Arrow, Trino
+ * (Athena) all read data page v1 with these encodings, the most widely supported combination.
+ */
+import { snappyCompressTransient } from './snappy.js';
+
+export type EncodedType = 'string' | 'int' | 'float' | 'timestamp' | 'bool';
+export interface EncodedColumn {
+  name: string;
+  type: EncodedType;
+}
+type Cell = string | number | boolean | null | undefined;
+
+// Parquet enums (parquet.thrift).
+const TYPE = { BOOLEAN: 0, INT64: 2, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
+const ENCODING = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const;
+const PAGE = { DATA_PAGE: 0, DICTIONARY_PAGE: 2 } as const;
+const CONVERTED = { UTF8: 0, TIMESTAMP_MILLIS: 9 } as const;
+const OPTIONAL = 1;
+const SNAPPY = 1;
+
+// Thrift compact protocol type ids.
+const T_TRUE = 1;
+const T_FALSE = 2;
+const T_I32 = 5;
+const T_I64 = 6;
+const T_BINARY = 8;
+const T_LIST = 9;
+const T_STRUCT = 12;
+
+const TWO_32 = 2 ** 32;
+/** Target uncompressed size of one data page: big enough for snappy, small enough to stream. */
+const PAGE_BYTES = 1024 * 1024;
+
+/** A growable byte buffer with the little-endian and varint writes Parquet needs. */
+export class ByteSink {
+  buf: Buffer;
+  pos = 0;
+  constructor(size = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + extra) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  /** Back to a small buffer: a large one is not kept for the next, maybe small, file. */
+  shrink(size: number): void {
+    if (this.buf.length > size) this.buf = Buffer.allocUnsafe(size);
+    this.pos = 0;
+  }
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+  /** A safe integer as a little-endian two's-complement INT64. */
+  i64(v: number): void {
+    this.ensure(8);
+    const high = Math.floor(v / TWO_32);
+    this.buf.writeUInt32LE(v - high * TWO_32, this.pos);
+    this.buf.writeInt32LE(high, this.pos + 4);
+    this.pos += 8;
+  }
+  f64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+  /** Unsigned LEB128 of a non-negative safe integer. */
+  varint(v: number): void {
+    this.ensure(10);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+  bytes(b: Uint8Array, start = 0, end = b.length): void {
+    this.ensure(end - start);
+    this.buf.set(b.subarray(start, end), this.pos);
+    this.pos += end - start;
+  }
+  /** UTF-8 of `s` (lone surrogates as U+FFFD, as TextEncoder); returns the byte count. */
+  utf8(s: string): number {
+    this.ensure(s.length * 3);
+    const n = this.buf.write(s, this.pos, 'utf8');
+    this.pos += n;
+    return n;
+  }
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/**
+ * Thrift compact protocol, write side, for the handful of structs a Parquet footer and page
+ * header hold. Field ids must ascend within a struct (as the protocol's delta encoding needs).
+ */
+export class ThriftWriter {
+  private last: number[] = [0];
+  constructor(readonly out: ByteSink) {}
+  private field(id: number, type: number): void {
+    const delta = id - this.last[this.last.length - 1]!;
+    if (delta > 0 && delta <= 15) this.out.u8((delta << 4) | type);
+    else {
+      this.out.u8(type);
+      this.out.varint(id >= 0 ? id * 2 : -id * 2 - 1);
+    }
+    this.last[this.last.length - 1] = id;
+  }
+  private zigzag(v: number): void {
+    this.out.varint(v >= 0 ? v * 2 : -v * 2 - 1);
+  }
+  i32(id: number, v: number): this {
+    this.field(id, T_I32);
+    this.zigzag(v);
+    return this;
+  }
+  i64(id: number, v: number): this {
+    this.field(id, T_I64);
+    this.zigzag(v);
+    return this;
+  }
+  bool(id: number, v: boolean): this {
+    this.field(id, v ? T_TRUE : T_FALSE);
+    return this;
+  }
+  binary(id: number, v: Uint8Array | string): this {
+    this.field(id, T_BINARY);
+    this.rawBinary(v);
+    return this;
+  }
+  rawBinary(v: Uint8Array | string): void {
+    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+    this.out.varint(bytes.length);
+    this.out.bytes(bytes);
+  }
+  /** Opens a struct field; close it with end(). */
+  struct(id: number): this {
+    this.field(id, T_STRUCT);
+    this.last.push(0);
+    return this;
+  }
+  /** Opens a struct that is a list element (no field header); close it with end(). */
+  element(): this {
+    this.last.push(0);
+    return this;
+  }
+  end(): this {
+    this.out.u8(0);
+    this.last.pop();
+    return this;
+  }
+  list(id: number, elementType: 'i32' | 'binary' | 'struct', size: number): this {
+    this.field(id, T_LIST);
+    const type = elementType === 'i32' ? T_I32 : elementType === 'binary' ? T_BINARY : T_STRUCT;
+    if (size < 15) this.out.u8((size << 4) | type);
+    else {
+      this.out.u8(0xf0 | type);
+      this.out.varint(size);
+    }
+    return this;
+  }
+  listI32(v: number): void {
+    this.zigzag(v);
+  }
+  /** Ends the outermost struct (the message). */
+  finish(): void {
+    this.out.u8(0);
+  }
+}
+
+/**
+ * RLE / bit-packing hybrid encoder (the Parquet spec's, as parquet-mr and Arrow write it): runs of
+ * eight or more equal values become RLE runs, everything else groups of eight bit-packed values.
+ */
+export class HybridEncoder {
+  private readonly buffered = new Int32Array(8);
+  private count = 0;
+  private previous = 0;
+  private repeats = 0;
+  private groups = 0;
+  private headerAt = -1;
+  constructor(
+    private readonly out: ByteSink,
+    private readonly bitWidth: number,
+  ) {}
+
+  put(v: number): void {
+    if (v === this.previous) {
+      this.repeats += 1;
+      if (this.repeats >= 8) return; // extends the RLE run; not buffered
+    } else {
+      if (this.repeats >= 8) this.rleRun();
+      this.repeats = 1;
+      this.previous = v;
+    }
+    this.buffered[this.count++] = v;
+    if (this.count === 8) this.packGroup();
+  }
+
+  /** `n` copies of `v` (long runs of the same definition level cost one call). */
+  putRun(v: number, n: number): void {
+    // Fill the open group value by value, then whole runs go straight to the RLE count.
+    while (n > 0 && (this.repeats < 8 || v !== this.previous)) {
+      this.put(v);
+      n -= 1;
+    }
+    this.repeats += n;
+  }
+
+  finish(): void {
+    if (this.repeats >= 8) this.rleRun();
+    else if (this.count > 0) {
+      this.buffered.fill(0, this.count);
+      this.count = 8;
+      this.packGroup();
+      this.endPacked();
+    } else this.endPacked();
+  }
+
+  private packGroup(): void {
+    if (this.groups >= 63) this.endPacked();
+    const out = this.out;
+    if (this.headerAt < 0) {
+      out.u8(0);
+      this.headerAt = out.pos - 1;
+    }
+    const width = this.bitWidth;
+    out.ensure(width);
+    const b = this.buffered;
+    if (width === 1) {
+      out.buf[out.pos++] =
+        b[0]! |
+        (b[1]! << 1) |
+        (b[2]! << 2) |
+        (b[3]! << 3) |
+        (b[4]! << 4) |
+        (b[5]! << 5) |
+        (b[6]! << 6) |
+        (b[7]! << 7);
+    } else {
+      let acc = 0;
+      let bits = 0;
+      for (let i = 0; i < 8; i++) {
+        acc += b[i]! * 2 ** bits;
+        bits += width;
+        while (bits >= 8) {
+          out.buf[out.pos++] = acc % 256;
+          acc = Math.floor(acc / 256);
+          bits -= 8;
+        }
+      }
+    }
+    this.count = 0;
+    this.repeats = 0;
+    this.groups += 1;
+  }
+
+  private endPacked(): void {
+    if (this.headerAt < 0) return;
+    this.out.buf[this.headerAt] = (this.groups << 1) | 1;
+    this.headerAt = -1;
+    this.groups = 0;
+  }
+
+  private rleRun(): void {
+    this.endPacked();
+    const out = this.out;
+    out.varint(this.repeats * 2);
+    let v = this.previous;
+    for (let i = 0; i < Math.ceil(this.bitWidth / 8); i++) {
+      out.u8(v & 0xff);
+      v >>>= 8;
+    }
+    this.repeats = 0;
+    this.count = 0;
+  }
+}
+
+/** Code point order (UTF-8 byte order) of two strings; JS `<` compares UTF-16 code units. */
+export function compareText(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      // Surrogates (code points past U+FFFF) sort after U+E000..U+FFFF in UTF-8.
+      const fx = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      const fy = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+      return fx - fy;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+interface ChunkMeta {
+  column: number;
+  offset: number;
+  dictionaryOffset?: number;
+  dataOffset: number;
+  compressed: number;
+  uncompressed: number;
+  values: number;
+  nulls: number;
+  dictionary: boolean;
+  min?: Uint8Array;
+  max?: Uint8Array;
+}
+interface RowGroupMeta {
+  rows: number;
+  offset: number;
+  chunks: ChunkMeta[];
+}
+
+// Scratch space shared by every encoder in the process: encoding is synchronous, so no two pages
+// are ever encoded at once, and a stage with hundreds of open files (validate: one per date)
+// holds no scratch buffer per file.
+const values = new ByteSink(PAGE_BYTES + 64 * 1024);
+const levels = new ByteSink(64 * 1024);
+const pageBody = new ByteSink(PAGE_BYTES + 128 * 1024);
+const header = new ByteSink(256);
+let indexes = new Int32Array(64 * 1024);
+
+/** Where finished bytes go: appended in order, flushed by the caller. */
+export interface ByteTarget {
+  write(bytes: Uint8Array): void;
+  /** Bytes written so far: the file offset of the next byte. */
+  offset(): number;
+}
+
+/** A dictionary stops growing past these (parquet-mr's default page size for the bytes). */
+const MAX_DICTIONARY_ENTRIES = 1 << 16;
+const MAX_DICTIONARY_BYTES = 1024 * 1024;
+
+/**
+ * One column chunk of the open row group, encoded slice by slice as rows arrive: its pages are
+ * kept compressed until the row group is written, so the caller can let go of its values at once
+ * (the JS values of a whole row group, held until written, were most of the garbage collector's
+ * work). The first slice decides dictionary or PLAIN (see {@link sampleFavoursDictionary}); a
+ * dictionary that stops paying or grows too large falls back to PLAIN for the slices after it,
+ * as parquet-mr does, so one chunk can hold dictionary pages followed by plain ones.
+ */
+class ColumnChunkBuilder {
+  /** The chunk's data pages (headers and compressed bodies) as they will be written. */
+  private readonly pages = takeSink();
+  private compressed = 0;
+  private uncompressed = 0;
+  private values = 0;
+  private nulls = 0;
+  private mode: 'undecided' | 'dictionary' | 'plain' = 'undecided';
+  private readonly lookup = new Map<Cell, number>();
+  private readonly entries: Cell[] = [];
+  private dictionaryBytes = 0;
+  /** PLAIN bytes of the dictionary-encoded values, and how many there were. */
+  private dictionaryValueBytes = 0;
+  private dictionaryValues = 0;
+  private dictionaryPages = 0;
+  private min: Cell = null;
+  private max: Cell = null;
+
+  constructor(
+    private readonly column: EncodedColumn,
+    private readonly statistics: boolean,
+  ) {}
+
+  add(data: readonly Cell[], start: number, end: number): void {
+    if (this.mode === 'undecided') {
+      this.mode = sampleFavoursDictionary(this.column, data, start, end) ? 'dictionary' : 'plain';
+    }
+    if (this.mode === 'dictionary') {
+      if (this.addIndexes(data, start, end)) return;
+      this.mode = 'plain';
+    }
+    this.addPlain(data, start, end);
+  }
+
+  /** Writes the chunk (dictionary page first) at the target's offset. */
+  write(target: ByteTarget, columnIndex: number): ChunkMeta {
+    const column = this.column;
+    const meta: ChunkMeta = {
+      column: columnIndex,
+      offset: target.offset(),
+      dataOffset: 0,
+      compressed: this.compressed,
+      uncompressed: this.uncompressed,
+      values: this.values,
+      nulls: this.nulls,
+      dictionary: this.dictionaryPages > 0,
+    };
+    if (meta.dictionary) {
+      meta.dictionaryOffset = target.offset();
+      values.pos = 0;
+      for (const v of this.entries) writePlain(column, v, values);
+      const page = takeSink();
+      const headerBytes = encodePage(
+        page,
+        PAGE.DICTIONARY_PAGE,
+        this.entries.length,
+        0,
+        values.view(),
+      );
+      target.write(page.view());
+      meta.compressed += page.pos;
+      meta.uncompressed += headerBytes + values.pos;
+      releaseSink(page);
+      values.shrink(PAGE_BYTES + 64 * 1024);
+    }
+    meta.dataOffset = target.offset();
+    target.write(this.pages.view());
+    releaseSink(this.pages);
+    if (this.statistics) {
+      let { min, max } = this;
+      for (const v of this.entries) {
+        if (min === null || less(column, v, min)) min = v;
+        if (max === null || less(column, max, v)) max = v;
+      }
+      if (min !== null && max !== null) {
+        meta.min = statisticBytes(column, min, 'min');
+        meta.max = statisticBytes(column, max, 'max');
+      }
+    }
+    return meta;
+  }
+
+  /** Dictionary indexes of rows start..end as one page; false (nothing kept) when it stops paying. */
+  private addIndexes(data: readonly Cell[], start: number, end: number): boolean {
+    const column = this.column;
+    const n = end - start;
+    if (indexes.length < n) indexes = new Int32Array(Math.max(n, indexes.length * 2));
+    const entriesBefore = this.entries.length;
+    let dictionaryBytes = this.dictionaryBytes;
+    let valueBytes = this.dictionaryValueBytes;
+    let count = this.dictionaryValues;
+    const prefix = column.type === 'string' ? 4 : 0;
+    const numeric = column.type !== 'string';
+    for (let i = start; i < end; i++) {
+      const v = data[i];
+      if (v === null || v === undefined) {
+        indexes[i - start] = -1;
+        continue;
+      }
+      let index = this.lookup.get(v);
+      if (index === undefined) {
+        checkValue(column, v);
+        // Map keys treat -0 as 0: a float column holding -0 goes PLAIN so the sign survives.
+        if (numeric && v === 0 && Object.is(v, -0)) return this.rollback(entriesBefore);
+        index = this.entries.length;
+        this.entries.push(v);
+        this.lookup.set(v, index);
+        dictionaryBytes += valueSize(v) + prefix;
+      }
+      valueBytes += valueSize(v) + prefix;
+      count += 1;
+      indexes[i - start] = index;
+    }
+    const bitWidth = Math.max(1, Math.ceil(Math.log2(this.entries.length)));
+    // hyparquet-writer's rule, kept so sizes stay as they were: the dictionary and its
+    // bit-packed indexes must at most halve the PLAIN bytes.
+    if (
+      2 * (dictionaryBytes + Math.ceil((count * bitWidth) / 8)) > valueBytes ||
+      this.entries.length > MAX_DICTIONARY_ENTRIES ||
+      dictionaryBytes > MAX_DICTIONARY_BYTES
+    ) {
+      return this.rollback(entriesBefore);
+    }
+    this.dictionaryBytes = dictionaryBytes;
+    this.dictionaryValueBytes = valueBytes;
+    this.dictionaryValues = count;
+    // Indexes cost bitWidth/8 bytes each: a slice is one page unless it is huge.
+    const perPage = Math.floor((PAGE_BYTES * 8) / bitWidth);
+    for (let pageStart = start; pageStart < end; pageStart += perPage) {
+      const pageEnd = Math.min(end, pageStart + perPage);
+      values.pos = 0;
+      values.u8(bitWidth);
+      const encoder = new HybridEncoder(values, bitWidth);
+      for (let i = pageStart; i < pageEnd; i++) {
+        const index = indexes[i - start]!;
+        if (index >= 0) encoder.put(index);
+      }
+      encoder.finish();
+      this.addDataPage(data, pageStart, pageEnd, ENCODING.RLE_DICTIONARY);
+      this.dictionaryPages += 1;
+    }
+    return true;
+  }
+
+  private rollback(entriesBefore: number): false {
+    for (let i = entriesBefore; i < this.entries.length; i++) this.lookup.delete(this.entries[i]);
+    this.entries.length = entriesBefore;
+    return false;
+  }
+
+  private addPlain(data: readonly Cell[], start: number, end: number): void {
+    const column = this.column;
+    const stats = this.statistics;
+    let { min, max } = this;
+    let row = start;
+    while (row < end) {
+      const pageStart = row;
+      values.pos = 0;
+      for (; row < end && values.pos < PAGE_BYTES; row++) {
+        const v = data[row];
+        if (v === null || v === undefined) continue;
+        checkValue(column, v);
+        writePlain(column, v, values);
+        if (stats) {
+          if (min === null || less(column, v, min)) min = v;
+          if (max === null || less(column, max, v)) max = v;
+        }
+      }
+      if (column.type === 'bool') packBooleans(data, pageStart, row, values);
+      this.addDataPage(data, pageStart, row, ENCODING.PLAIN);
+    }
+    this.min = min;
+    this.max = max;
+  }
+
+  /** Definition levels of rows start..end, then the values already in `values`, as one page. */
+  private addDataPage(data: readonly Cell[], start: number, end: number, encoding: number): void {
+    levels.pos = 0;
+    const levelEncoder = new HybridEncoder(levels, 1);
+    let nulls = 0;
+    let runValue = -1;
+    let runLength = 0;
+    for (let i = start; i < end; i++) {
+      const v = data[i];
+      const defined = v === null || v === undefined ? 0 : 1;
+      nulls += 1 - defined;
+      if (defined === runValue) runLength += 1;
+      else {
+        if (runLength > 0) levelEncoder.putRun(runValue, runLength);
+        runValue = defined;
+        runLength = 1;
+      }
+    }
+    if (runLength > 0) levelEncoder.putRun(runValue, runLength);
+    levelEncoder.finish();
+    pageBody.pos = 0;
+    pageBody.u32(levels.pos);
+    pageBody.bytes(levels.buf, 0, levels.pos);
+    pageBody.bytes(values.buf, 0, values.pos);
+    const before = this.pages.pos;
+    const headerBytes = encodePage(
+      this.pages,
+      PAGE.DATA_PAGE,
+      end - start,
+      encoding,
+      pageBody.view(),
+    );
+    this.compressed += this.pages.pos - before;
+    this.uncompressed += headerBytes + pageBody.pos;
+    this.values += end - start;
+    this.nulls += nulls;
+  }
+}
+
+/** Appends a page (thrift header, then the snappy-compressed body) to `out`; the header's size. */
+function encodePage(
+  out: ByteSink,
+  type: number,
+  count: number,
+  encoding: number,
+  body: Uint8Array,
+): number {
+  const compressed = snappyCompressTransient(body);
+  const start = out.pos;
+  const t = new ThriftWriter(out);
+  t.i32(1, type).i32(2, body.length).i32(3, compressed.length);
+  if (type === PAGE.DATA_PAGE) {
+    t.struct(5).i32(1, count).i32(2, encoding).i32(3, ENCODING.RLE).i32(4, ENCODING.RLE).end();
+  } else {
+    t.struct(7).i32(1, count).i32(2, ENCODING.PLAIN).end();
+  }
+  t.finish();
+  const headerBytes = out.pos - start;
+  out.bytes(compressed);
+  return headerBytes;
+}
+
+/**
+ * Buffers of finished column chunks, reused: a new one per chunk was garbage, and Buffers count
+ * as external memory that makes V8 collect sooner. Large ones are not kept.
+ */
+const sinkPool: ByteSink[] = [];
+const POOLED_SINKS = 64;
+const POOLED_SINK_BYTES = 8 * 1024 * 1024;
+
+function takeSink(): ByteSink {
+  const sink = sinkPool.pop() ?? new ByteSink(16 * 1024);
+  sink.pos = 0;
+  return sink;
+}
+
+function releaseSink(sink: ByteSink): void {
+  if (sinkPool.length < POOLED_SINKS && sink.buf.length <= POOLED_SINK_BYTES) sinkPool.push(sink);
+}
+
+/**
+ * Encodes a fixed flat schema into a Parquet byte stream. Rows are appended to an open row group,
+ * encoded as they come; the row group reaches the target when it is ended.
+ * @example
+ * const enc = new ParquetEncoder(target, [{ name: 'id', type: 'int' }], { statistics: true });
+ * enc.append([[1, 2, null]], 0, 3); enc.endRowGroup(); enc.finish();
+ */
+export class ParquetEncoder {
+  private readonly groups: RowGroupMeta[] = [];
+  private open: ColumnChunkBuilder[] | undefined;
+  /** Rows in the open row group. */
+  openRows = 0;
+  private rows = 0;
+
+  constructor(
+    private readonly target: ByteTarget,
+    readonly schema: readonly EncodedColumn[],
+    private readonly options: { statistics: boolean },
+  ) {
+    target.write(Buffer.from('PAR1'));
+  }
+
+  /** Appends rows start..start+length of `columns` (schema order) to the open row group. */
+  append(columns: readonly (readonly Cell[])[], start: number, length: number): void {
+    if (length <= 0) return;
+    this.open ??= this.schema.map((c) => new ColumnChunkBuilder(c, this.options.statistics));
+    for (let c = 0; c < this.schema.length; c++) {
+      this.open[c]!.add(columns[c]!, start, start + length);
+    }
+    this.openRows += length;
+    this.rows += length;
+  }
+
+  /** Writes the open row group, if it has rows. */
+  endRowGroup(): void {
+    if (!this.open) return;
+    const group: RowGroupMeta = { rows: this.openRows, offset: this.target.offset(), chunks: [] };
+    this.open.forEach((builder, c) => group.chunks.push(builder.write(this.target, c)));
+    this.groups.push(group);
+    this.open = undefined;
+    this.openRows = 0;
+  }
+
+  /** Ends the open row group and writes the footer. */
+  finish(): void {
+    this.endRowGroup();
+    const out = header;
+    out.pos = 0;
+    const t = new ThriftWriter(out);
+    t.i32(1, 1);
+    t.list(2, 'struct', this.schema.length + 1);
+    t.element().binary(4, 'root').i32(5, this.schema.length).end();
+    for (const column of this.schema) {
+      t.element();
+      t.i32(1, physicalType(column.type));
+      t.i32(3, OPTIONAL);
+      t.binary(4, column.name);
+      if (column.type === 'string') t.i32(6, CONVERTED.UTF8);
+      if (column.type === 'timestamp') t.i32(6, CONVERTED.TIMESTAMP_MILLIS);
+      if (column.type === 'string') t.struct(10).struct(1).end().end();
+      if (column.type === 'timestamp') {
+        // TimestampType { isAdjustedToUTC: true, unit: MILLIS }
+        t.struct(10).struct(8).bool(1, true).struct(2).struct(1).end().end().end().end();
+      }
+      t.end();
+    }
+    t.i64(3, this.rows);
+    t.list(4, 'struct', this.groups.length);
+    for (const group of this.groups) {
+      t.element();
+      t.list(1, 'struct', group.chunks.length);
+      let compressed = 0;
+      let uncompressed = 0;
+      for (const chunk of group.chunks) {
+        const column = this.schema[chunk.column]!;
+        compressed += chunk.compressed;
+        uncompressed += chunk.uncompressed;
+        t.element();
+        t.i64(2, chunk.offset);
+        t.struct(3);
+        t.i32(1, physicalType(column.type));
+        const encodings = chunk.dictionary
+          ? [ENCODING.PLAIN, ENCODING.RLE, ENCODING.RLE_DICTIONARY]
+          : [ENCODING.PLAIN, ENCODING.RLE];
+        t.list(2, 'i32', encodings.length);
+        for (const e of encodings) t.listI32(e);
+        t.list(3, 'binary', 1);
+        t.rawBinary(column.name);
+        t.i32(4, SNAPPY);
+        t.i64(5, chunk.values);
+        t.i64(6, chunk.uncompressed);
+        t.i64(7, chunk.compressed);
+        t.i64(9, chunk.dataOffset);
+        if (chunk.dictionaryOffset !== undefined) t.i64(11, chunk.dictionaryOffset);
+        t.struct(12);
+        t.i64(3, chunk.nulls);
+        if (chunk.max) t.binary(5, chunk.max);
+        if (chunk.min) t.binary(6, chunk.min);
+        t.end();
+        t.end(); // meta_data
+        t.end(); // ColumnChunk
+      }
+      t.i64(2, uncompressed);
+      t.i64(3, group.rows);
+      t.i64(5, group.offset);
+      t.i64(6, compressed);
+      t.end();
+    }
+    t.binary(6, 'cartpipe');
+    // column_orders: TYPE_DEFINED_ORDER for every column, so readers trust min_value/max_value.
+    t.list(7, 'struct', this.schema.length);
+    for (let i = 0; i < this.schema.length; i++) t.element().struct(1).end().end();
+    t.finish();
+    const footerLength = out.pos;
+    out.u32(footerLength);
+    out.bytes(Buffer.from('PAR1'));
+    this.target.write(out.view());
+    header.shrink(256);
+  }
+}
+
+function physicalType(type: EncodedType): number {
+  switch (type) {
+    case 'string':
+      return TYPE.BYTE_ARRAY;
+    case 'float':
+      return TYPE.DOUBLE;
+    case 'bool':
+      return TYPE.BOOLEAN;
+    default:
+      return TYPE.INT64;
+  }
+}
+
+function fail(column: EncodedColumn, v: unknown): never {
+  throw new Error(
+    `parquet column ${column.name} (${column.type}) cannot hold ${JSON.stringify(v)}`,
+  );
+}
+
+/** PLAIN encoding of one non-null value (booleans are packed separately). */
+function writePlain(column: EncodedColumn, v: Cell, out: ByteSink): void {
+  switch (column.type) {
+    case 'string': {
+      const s = v as string;
+      const length = s.length;
+      out.ensure(4 + length * 3);
+      const buf = out.buf;
+      const at = out.pos + 4;
+      let n = length;
+      // Short ASCII text byte by byte: cheaper than a call into Buffer#write per value.
+      if (length <= 64) {
+        for (let i = 0; i < length; i++) {
+          const code = s.charCodeAt(i);
+          if (code >= 0x80) {
+            n = -1;
+            break;
+          }
+          buf[at + i] = code;
+        }
+      } else n = -1;
+      if (n < 0) n = buf.write(s, at, 'utf8');
+      buf[at - 4] = n & 0xff;
+      buf[at - 3] = (n >>> 8) & 0xff;
+      buf[at - 2] = (n >>> 16) & 0xff;
+      buf[at - 1] = n >>> 24;
+      out.pos = at + n;
+      return;
+    }
+    case 'float':
+      out.f64(v as number);
+      return;
+    case 'bool':
+      return;
+    default:
+      out.i64(v as number);
+  }
+}
+
+/** Throws unless `v` is a value of the column's type. */
+function checkValue(column: EncodedColumn, v: Cell): void {
+  switch (column.type) {
+    case 'string':
+      if (typeof v !== 'string') fail(column, v);
+      return;
+    case 'float':
+      if (typeof v !== 'number') fail(column, v);
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') fail(column, v);
+      return;
+    default:
+      if (!Number.isSafeInteger(v)) fail(column, v);
+  }
+}
+
+function packBooleans(data: readonly Cell[], start: number, end: number, out: ByteSink): void {
+  let byte = 0;
+  let bit = 0;
+  for (let i = start; i < end; i++) {
+    const v = data[i];
+    if (v === null || v === undefined) continue;
+    if (v) byte |= 1 << bit;
+    if (++bit === 8) {
+      out.u8(byte);
+      byte = 0;
+      bit = 0;
+    }
+  }
+  if (bit > 0) out.u8(byte);
+}
+
+function less(column: EncodedColumn, a: Cell, b: Cell): boolean {
+  if (column.type === 'string') return compareText(a as string, b as string) < 0;
+  if (column.type === 'bool') return !a && !!b;
+  if (column.type === 'float' && a === 0 && b === 0) return Object.is(a, -0) && !Object.is(b, -0);
+  return (a as number) < (b as number);
+}
+
+/** A statistic as Parquet stores it: the value's PLAIN bytes without a length prefix. */
+function statisticBytes(column: EncodedColumn, v: Cell, bound: 'min' | 'max'): Uint8Array {
+  switch (column.type) {
+    case 'string':
+      return Buffer.from(v as string, 'utf8');
+    case 'bool':
+      return Uint8Array.of(v ? 1 : 0);
+    case 'float': {
+      const b = Buffer.alloc(8);
+      // The spec's rule for signed zeros: min is -0, max is +0.
+      const x = v === 0 ? (bound === 'min' ? -0 : 0) : (v as number);
+      b.writeDoubleLE(x);
+      return b;
+    }
+    default: {
+      const sink = new ByteSink(8);
+      sink.i64(v as number);
+      return sink.buf.subarray(0, 8);
+    }
+  }
+}
+
+function valueSize(v: Cell): number {
+  return typeof v === 'string' ? v.length : 8;
+}
+
+/**
+ * hyparquet-writer's first test, kept so file sizes stay as they were: a sample of up to 1000
+ * values spread over the slice must not be more than 90% distinct (by bytes).
+ */
+function sampleFavoursDictionary(
+  column: EncodedColumn,
+  data: readonly Cell[],
+  start: number,
+  end: number,
+): boolean {
+  if (column.type === 'bool') return false;
+  const n = end - start;
+  const prefix = column.type === 'string' ? 4 : 0;
+  const sampleSize = Math.min(n, 1000);
+  const sampled = new Set<Cell>();
+  let distinct = 0;
+  let total = 0;
+  for (let i = 0; i < sampleSize; i++) {
+    const v = data[start + (sampleSize === 1 ? 0 : Math.floor((i * (n - 1)) / (sampleSize - 1)))];
+    if (v === null || v === undefined) continue;
+    const size = valueSize(v) + prefix;
+    total += size;
+    if (!sampled.has(v)) {
+      sampled.add(v);
+      distinct += size;
+    }
+  }
+  return total > 0 && distinct / total <= 0.9;
+}
