@@ -74,27 +74,27 @@ export async function* readCsv(
 
   const onRow = (fields: string[]): void => {
     rowNumber += 1;
-    const values: (string | null)[] = new Array(indexOf.length);
-    for (let c = 0; c < indexOf.length; c++) {
-      const i = indexOf[c]!;
-      const v = i >= 0 ? fields[i] : undefined;
-      values[c] = v === undefined || v === '' ? null : v;
-    }
-    let problem;
     if (fields.length !== header!.length) {
-      problem = {
+      builder!.pushFields(rowNumber, fields, indexOf, {
         code: 'ragged_row',
         message: `${fields.length} fields where the header has ${header!.length}`,
-      };
-    } else if (fields.some((f) => f.length > maxField)) {
-      problem = {
-        code: 'field_too_long',
-        message: `a field is longer than ${maxField} characters`,
-      };
-      for (let c = 0; c < values.length; c++)
-        if ((values[c]?.length ?? 0) > maxField) values[c] = null;
+      });
+      return;
     }
-    builder!.push(rowNumber, values, problem);
+    let tooLong = false;
+    for (let i = 0; i < fields.length; i++) if (fields[i]!.length > maxField) tooLong = true;
+    if (!tooLong) {
+      builder!.pushFields(rowNumber, fields, indexOf);
+      return;
+    }
+    const values: (string | null)[] = indexOf.map((i) => {
+      const v = i >= 0 ? fields[i] : undefined;
+      return v === undefined || v === '' || v.length > maxField ? null : v;
+    });
+    builder!.push(rowNumber, values, {
+      code: 'field_too_long',
+      message: `a field is longer than ${maxField} characters`,
+    });
   };
 
   const consume = function* (rows: string[][]): Generator<RecordBatch> {

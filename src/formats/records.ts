@@ -52,7 +52,7 @@ export const DEFAULT_MAX_ROW_LENGTH = 1_000_000;
 export const DEFAULT_XLSX_STALL_MS = 10_000;
 
 export class RecordBatchBuilder {
-  private columns: Record<string, (string | null)[]> = {};
+  private columns: (string | null)[][] = [];
   private sourceRows: number[] = [];
   private problems = new Map<number, RowProblem>();
   constructor(private readonly names: readonly string[]) {
@@ -61,18 +61,37 @@ export class RecordBatchBuilder {
   get length(): number {
     return this.sourceRows.length;
   }
-  /** Appends one row; `value(name)` gives the value of each declared column. */
+  /** Appends one row; `values[c]` is the value of declared column c. */
   push(sourceRow: number, values: (string | null)[], problem?: RowProblem): void {
     const index = this.sourceRows.length;
     this.sourceRows.push(sourceRow);
-    for (let c = 0; c < this.names.length; c++) {
-      (this.columns[this.names[c]!] as (string | null)[]).push(values[c] ?? null);
+    for (let c = 0; c < this.names.length; c++) this.columns[c]!.push(values[c] ?? null);
+    if (problem) this.problems.set(index, problem);
+  }
+  /**
+   * Appends one row straight from a parsed record, with no array in between: declared column c
+   * takes `fields[indexOf[c]]`; an empty or absent field is null.
+   */
+  pushFields(
+    sourceRow: number,
+    fields: readonly string[],
+    indexOf: readonly number[],
+    problem?: RowProblem,
+  ): void {
+    const index = this.sourceRows.length;
+    this.sourceRows.push(sourceRow);
+    for (let c = 0; c < indexOf.length; c++) {
+      const i = indexOf[c]!;
+      const v = i >= 0 ? fields[i] : undefined;
+      this.columns[c]!.push(v === undefined || v === '' ? null : v);
     }
     if (problem) this.problems.set(index, problem);
   }
   take(): RecordBatch {
+    const columns: Record<string, (string | null)[]> = {};
+    for (let c = 0; c < this.names.length; c++) columns[this.names[c]!] = this.columns[c]!;
     const batch: RecordBatch = {
-      columns: this.columns,
+      columns,
       sourceRows: this.sourceRows,
       problems: this.problems,
       length: this.sourceRows.length,
@@ -81,7 +100,7 @@ export class RecordBatchBuilder {
     return batch;
   }
   private reset(): void {
-    this.columns = Object.fromEntries(this.names.map((n) => [n, []]));
+    this.columns = this.names.map(() => []);
     this.sourceRows = [];
     this.problems = new Map();
   }
