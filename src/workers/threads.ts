@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { WORKER_RESOURCE_LIMITS } from './heap.js';
 import { errorFromData, type ErrorData } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StageContext } from '../stages/context.js';
@@ -59,6 +60,7 @@ export class StageThreads {
             maxThreads: this.size,
             // A piece waits for a free thread rather than in a thread's own queue.
             concurrentTasksPerWorker: 1,
+            resourceLimits: WORKER_RESOURCE_LIMITS,
           })
         : undefined;
   }

@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Stage } from '../../src/contracts/layout.js';
+import { JOB_NODE_FLAGS } from '../../src/workers/heap.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
 import { compareCounts, compareKpiRows, type Comparison, type Row } from './compare.js';
 import type { DuckChildResult } from './duckdb-child.js';
@@ -113,7 +114,11 @@ async function stageChild(
 ): Promise<StageRun> {
   const out = join(work, `stage-${stage}-${childCount++}.json`);
   const args = ['--stage', stage, '--root', root, '--run', runId, '--out', out];
-  const nodeArgs = extra.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${extra.profileDir}`] : [];
+  // The job's own node flags, so the core runs as it does in the image and the local runtime.
+  const nodeArgs = [
+    ...JOB_NODE_FLAGS,
+    ...(extra.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${extra.profileDir}`] : []),
+  ];
   const child = await runNode(STAGE_CHILD, args, { cpus: extra.cpus, nodeArgs });
   if (child.exitCode !== 0)
     throw new Error(`${stage} failed (exit ${child.exitCode}):\n${child.stderrTail}`);

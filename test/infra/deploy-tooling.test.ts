@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { STAGES } from '../../src/contracts/layout.js';
+import { JOB_NODE_FLAGS } from '../../src/workers/heap.js';
 import { loadTerraform, resource, ROOT, type TfModule } from './terraform.js';
 
 let work: string;
@@ -273,6 +274,17 @@ describe('docker/Dockerfile', () => {
     );
     expect(containers).toContain(`containerPath = "${volume}"`);
     expect(containers).toContain('readonlyRootFilesystem = true');
+  });
+
+  it('gives the jobs the V8 flags the local runtime and the benchmark start them with', () => {
+    const runtime = instructions.slice(instructions.findLastIndex((l) => l.startsWith('FROM')));
+    const env = runtime.find((l) => l.startsWith('ENV NODE_OPTIONS='));
+    expect(env).toBe(`ENV NODE_OPTIONS=${JOB_NODE_FLAGS.join(' ')}`);
+    const containers = String(
+      resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
+    );
+    // A task definition setting NODE_OPTIONS itself would replace the image's.
+    expect(containers).not.toContain('NODE_OPTIONS');
   });
 
   it('defaults to a stage command of the same form the task definitions override it with', () => {

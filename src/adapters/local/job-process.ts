@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Stage } from '../../contracts/layout.js';
 import { OrchestrationError } from '../../errors.js';
+import { JOB_NODE_FLAGS } from '../../workers/heap.js';
 
 /** The project root: the nearest folder above this module holding package.json. */
 export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -49,7 +50,7 @@ export interface JobProcessOptions {
 export function runJobProcess(stage: Stage, options: JobProcessOptions): Promise<JobExit> {
   const entry = jobEntryPoint(stage);
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [entry], {
+    const child = spawn(process.execPath, [...JOB_NODE_FLAGS, entry], {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
