@@ -59,3 +59,15 @@ export function emptyCounts(): EntityCounts {
     rejectsByReason: {},
   };
 }
+
+/** Adds `more` into `into` (counts of one entity from several shards). */
+export function addCounts(into: EntityCounts, more: EntityCounts): void {
+  into.rowsIn += more.rowsIn;
+  into.valid += more.valid;
+  into.rejected += more.rejected;
+  into.duplicatesDropped += more.duplicatesDropped;
+  into.held += more.held;
+  into.released += more.released;
+  for (const [reason, n] of Object.entries(more.rejectsByReason))
+    into.rejectsByReason[reason] = (into.rejectsByReason[reason] ?? 0) + n;
+}

@@ -13,12 +13,29 @@ const bits = new Float64Array(1);
 const halves = new Uint32Array(bits.buffer);
 
 /** Slot hash of a number: both 32-bit halves of its double, mixed (murmur3 finaliser). */
-function hashOf(key: number): number {
+export function hashOf(key: number): number {
   bits[0] = key;
   let h = halves[0]! ^ Math.imul(halves[1]!, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A table as plain data: its arrays (in SharedArrayBuffers when the table was made `shared`, so
+ * sending it to a worker thread copies nothing) and its non-numeric entries.
+ */
+export interface KeyTableData {
+  keys: Float64Array;
+  values: Float64Array;
+  numbers: number;
+  others: [string, number][];
+}
+
+function float64s(length: number, shared: boolean): Float64Array {
+  return shared
+    ? new Float64Array(new SharedArrayBuffer(length * Float64Array.BYTES_PER_ELEMENT))
+    : new Float64Array(length);
 }
 
 export class KeyTable {
@@ -28,12 +45,47 @@ export class KeyTable {
   private numbers = 0;
   private readonly others = new Map<string, number>();
 
-  constructor(capacity = 1024) {
+  /** `shared`: the arrays live in SharedArrayBuffers (see {@link KeyTable.data}). */
+  constructor(
+    capacity = 1024,
+    private readonly shared = false,
+  ) {
     let slots = 16;
     while (slots * MAX_LOAD < capacity) slots *= 2;
-    this.keys = new Float64Array(slots).fill(EMPTY);
-    this.values = new Float64Array(slots);
+    this.keys = float64s(slots, shared).fill(EMPTY);
+    this.values = float64s(slots, shared);
     this.mask = slots - 1;
+  }
+
+  /** The table's own arrays (not copies): a reader of them must not outlive its next change. */
+  data(): KeyTableData {
+    return {
+      keys: this.keys,
+      values: this.values,
+      numbers: this.numbers,
+      others: [...this.others],
+    };
+  }
+
+  /** A table over `data`'s arrays, as {@link KeyTable.data} gave them (no copy). */
+  static from(data: KeyTableData): KeyTable {
+    const table = new KeyTable(0);
+    table.keys = data.keys;
+    table.values = data.values;
+    table.mask = data.keys.length - 1;
+    table.numbers = data.numbers;
+    for (const [key, value] of data.others) table.others.set(key, value);
+    return table;
+  }
+
+  /** Every entry, numeric keys first (in slot order), then the others. */
+  forEach(visit: (key: Key, value: number) => void): void {
+    const { keys, values } = this;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k === k) visit(k, values[i]!);
+    }
+    for (const [key, value] of this.others) visit(key, value);
   }
 
   get size(): number {
@@ -78,8 +130,8 @@ export class KeyTable {
 
   private grow(): void {
     const { keys, values } = this;
-    this.keys = new Float64Array(keys.length * 2).fill(EMPTY);
-    this.values = new Float64Array(keys.length * 2);
+    this.keys = float64s(keys.length * 2, this.shared).fill(EMPTY);
+    this.values = float64s(keys.length * 2, this.shared);
     this.mask = this.keys.length - 1;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
@@ -97,9 +149,14 @@ export class KeyTable {
  * index into the few distinct versions (one per date and run), not an object per key.
  */
 export class KeyVersionTable<V extends object> {
-  private readonly table = new KeyTable();
+  private readonly table: KeyTable;
   private readonly versions: V[] = [];
   private readonly indexOf = new Map<V, number>();
+
+  /** `shared`: the table's arrays live in SharedArrayBuffers (see {@link KeyTable.data}). */
+  constructor(options: { capacity?: number; shared?: boolean; table?: KeyTable } = {}) {
+    this.table = options.table ?? new KeyTable(options.capacity, options.shared);
+  }
 
   get size(): number {
     return this.table.size;
@@ -123,4 +180,28 @@ export class KeyVersionTable<V extends object> {
     }
     this.table.set(key, index);
   }
+
+  forEach(visit: (key: Key, version: V) => void): void {
+    this.table.forEach((key, index) => visit(key, this.versions[index]!));
+  }
+
+  /** The table as data a worker thread can take (see {@link KeyTable.data}). */
+  data(): KeyVersionData<V> {
+    return { table: this.table.data(), versions: [...this.versions] };
+  }
+
+  /** A table over `data` (its arrays are not copied); the versions are its own objects. */
+  static from<V extends object>(data: KeyVersionData<V>): KeyVersionTable<V> {
+    const table = new KeyVersionTable<V>({ table: KeyTable.from(data.table) });
+    data.versions.forEach((v, i) => {
+      table.versions.push(v);
+      table.indexOf.set(v, i);
+    });
+    return table;
+  }
+}
+
+export interface KeyVersionData<V> {
+  table: KeyTableData;
+  versions: V[];
 }

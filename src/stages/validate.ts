@@ -5,19 +5,27 @@
  * rows in = valid + rejected + held + duplicates dropped. Rows held by earlier runs whose parents
  * are now known are released into this run's validated output.
  */
-import { layout, parseOutputKey, type OutputArea } from '../contracts/layout.js';
+import { layout, parseOutputKey } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
-import { emptyCounts, type EntityCounts } from '../contracts/report.js';
+import { addCounts, emptyCounts, type EntityCounts } from '../contracts/report.js';
 import { DataQualityError, type CartpipeError } from '../errors.js';
-import { bufferOf, readParquet, type ColumnDef, type Value } from '../formats/parquet.js';
+import {
+  bufferOf,
+  readParquet,
+  type ColumnDef,
+  type Columns,
+  type Value,
+} from '../formats/parquet.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import { StageThreads, workerCount } from '../workers/threads.js';
 import { getProfile } from '../profiles/registry.js';
 import { dateInZone } from '../profiles/time.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
 import { parseValue } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
-import { LINEAGE_COLUMNS, type StageContext } from './context.js';
+import { LINEAGE_COLUMNS, type StageConfig, type StageContext } from './context.js';
 import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
-import { KeyTable, KeyVersionTable } from './key-table.js';
+import { hashOf, KeyTable, KeyVersionTable, type KeyVersionData } from './key-table.js';
 import { PartWriter, removeStaleOutputs } from './outputs.js';
 import { rawSchema } from './upload.js';
 
@@ -102,28 +110,78 @@ interface Writers {
   rejected: PartWriter;
 }
 
-export async function runValidate(ctx: StageContext, run: RunManifest): Promise<ValidateResult> {
+/** A table of keys -> versions as it crosses threads (shared arrays: no copy). */
+type KeyVersions = KeyVersionData<KeyVersion>;
+
+/**
+ * Work one thread does for one entity: the rows of shard `shard` of `shards`. A row's shard is
+ * the hash of its key (parsed as validation parses it) or, for a row without one, of its text:
+ * every row that can be a duplicate of another, exact or by key, lands in the same shard, so each
+ * shard drops and rejects duplicates on its own, in file order, as one pass over all rows would.
+ * Each thread reads all of the run's raw parts and skips the rows of other shards.
+ */
+export interface ValidateShardTask {
+  kind: 'validate-shard';
+  run: RunManifest;
+  config: StageConfig;
+  entity: string;
+  shard: number;
+  shards: number;
+  /** Per parent entity: its keys validated before (first) and this run's, one table a shard. */
+  parents: Record<string, { earlier: KeyVersions; thisRun: KeyVersions[] }>;
+}
+
+export interface ValidateShardResult {
+  counts: EntityCounts;
+  touched: string[];
+  written: Record<'validated' | 'held' | 'rejected', string[]>;
+  /** The shard's valid keys and their versions (shared arrays). */
+  keys: KeyVersions;
+}
+
+/** Shard of a key: numbers by their bits (as KeyTable hashes them), text by its characters. */
+function shardOfKey(key: Key, shards: number): number {
+  if (typeof key === 'number') return hashOf(key + 0) % shards;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % shards;
+}
+
+/** A raw text value as validation reads it: the parsed value, or why it cannot be one. */
+function parseText(
+  spec: EntitySpec['columns'][number],
+  text: string,
+  parseContext: { timeZone: string },
+): { ok: true; value: Value } | { ok: false; reason: string } {
+  const parsed = parseValue(spec, text, parseContext);
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
+  if (spec.enum && typeof value === 'string')
+    return { ok: true, value: value.trim().toLowerCase() };
+  return { ok: true, value };
+}
+
+/** Validates shard `task.shard` of one entity's raw rows (see {@link ValidateShardTask}). */
+export async function validateShard(
+  store: ObjectStore,
+  task: ValidateShardTask,
+): Promise<ValidateShardResult> {
+  const { run, config, shard, shards } = task;
   const profile = getProfile(run.dataset);
-  const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = ctx.config;
+  const entity = profile.entities.find((e) => e.name === task.entity)!;
+  const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = config;
   const loadedAt = Date.parse(run.createdAt);
   const parseContext = { timeZone };
-  const thisRun = new Map<string, KeyVersionTable<KeyVersion>>();
-  const earlier = new Map<string, KeyVersionTable<KeyVersion>>();
-  const entities: Record<string, EntityCounts> = {};
+  const counts = emptyCounts();
   const touched = new Set<string>();
-  const allWriters: Writers[] = [];
-  const committed = new CommittedRuns(ctx.store);
-
-  const earlierIndex = async (entity: EntitySpec) => {
-    let index = earlier.get(entity.name);
-    if (!index) {
-      index = entity.key
-        ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed)
-        : new KeyVersionTable<KeyVersion>();
-      earlier.set(entity.name, index);
-    }
-    return index;
-  };
+  // Keys of this run are shared: the next entity's shards look them up without a copy.
+  const mine = new KeyVersionTable<KeyVersion>({ shared: true });
+  const parentTables = new Map(
+    Object.entries(task.parents).map(([name, t]) => [
+      name,
+      [...t.thisRun, t.earlier].map((data) => KeyVersionTable.from(data)),
+    ]),
+  );
   // This run's keys share one version object per date instead of one each.
   const versions = new Map<string | undefined, KeyVersion>();
   const versionOn = (date: string | undefined): KeyVersion => {
@@ -131,180 +189,289 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     if (!version) versions.set(date, (version = { date, loadedAt, runId }));
     return version;
   };
-  const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
-    thisRun.get(entityName)?.get(key) ?? earlier.get(entityName)?.get(key);
+  /** This run's version of a parent key first, then the latest validated before. */
+  const findParent = (entityName: string, key: Key): KeyVersion | undefined => {
+    for (const table of parentTables.get(entityName) ?? []) {
+      const version = table.get(key);
+      if (version) return version;
+    }
+    return undefined;
+  };
+
+  const rowsPerPart = config.CARTPIPE_ROWS_PER_PART;
+  const writers: Writers = {
+    validated: new PartWriter(store, validatedSchema(entity), { rowsPerPart, file: shard }),
+    held: new PartWriter(store, heldSchema(entity), { rowsPerPart, file: shard }),
+    rejected: new PartWriter(store, rejectedSchema(entity), { rowsPerPart, file: shard }),
+  };
+  try {
+    const names = entity.columns.map((c) => c.name);
+    // Derived columns are computed from the parsed row; raw/ holds only the columns read.
+    const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
+    const derived = entity.columns.flatMap((c, i) => (c.derive ? [i] : []));
+    const prefixes = new Map<string | undefined, string>();
+    const validPrefix = (date: string | undefined) => {
+      let prefix = prefixes.get(date);
+      if (prefix === undefined) {
+        prefix = layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
+        prefixes.set(date, prefix);
+      }
+      return prefix;
+    };
+    const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
+    const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
+    const keyFingerprints = new KeyTable();
+    const rowFingerprints = new KeyTable();
+    const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
+    const keyOfValues = (values: Value[]): Key | undefined => {
+      if (keyIndices.length === 0) return undefined;
+      if (keyIndices.length === 1) return (values[keyIndices[0]!] ?? undefined) as Key | undefined;
+      const parts = keyIndices.map((k) => values[k]);
+      return parts.some((v) => v === null) ? undefined : parts.join('\u0001');
+    };
+    /** The key a raw row will have if its key columns parse (its shard), else undefined. */
+    const rawKey = (raw: Columns, i: number): Key | undefined => {
+      if (keyIndices.length === 0 || raw._problem![i]) return undefined;
+      const values: Value[] = [];
+      for (const k of keyIndices) {
+        const spec = entity.columns[k]!;
+        const text = raw[spec.name]?.[i] as string | null | undefined;
+        if (text === null || text === undefined || text.trim() === '') return undefined;
+        const parsed = parseText(spec, text, parseContext);
+        if (!parsed.ok) return undefined;
+        values[k] = parsed.value;
+      }
+      return keyOfValues(values);
+    };
+    const dateParent = entity.parents?.find((p) => p.datesFromParent);
+    const dateParentColumn = dateParent ? names.indexOf(dateParent.column) : -1;
+    const dateColumnIndex = entity.dateColumn ? names.indexOf(entity.dateColumn) : -1;
+    const parents = (entity.parents ?? []).map((p) => ({
+      entity: p.entity,
+      column: names.indexOf(p.column),
+      reason: `missing_parent:${p.entity}`,
+    }));
+
+    /** Date of a parsed row, from its own timestamp or its parent's date. */
+    const dateOf = (values: Value[]): string | undefined => {
+      if (dateColumnIndex >= 0) return dateInZone(values[dateColumnIndex] as number, timeZone);
+      if (dateParent) return findParent(dateParent.entity, values[dateParentColumn] as Key)?.date;
+      return undefined;
+    };
+    const missingParents = (values: Value[]): string | undefined => {
+      let missing: string | undefined;
+      for (const p of parents) {
+        const v = values[p.column];
+        if (v === null || findParent(p.entity, v as Key) === undefined)
+          missing = missing === undefined ? p.reason : `${missing},${p.reason}`;
+      }
+      return missing;
+    };
+    const rawColumnNames = [...rawNames, '_source_file', '_source_row', '_problem'];
+
+    for await (const object of store.list(
+      layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
+    )) {
+      const file = bufferOf(await store.get(object.key));
+      for await (const raw of readParquet(file)) {
+        const length = raw._source_row!.length;
+        const rawText = rawNames.map((n) => raw[n]!);
+        const rawColumns = rawColumnNames.map((n) => raw[n]!);
+        for (let i = 0; i < length; i++) {
+          // Exact copies of a row already seen in this batch are dropped, whatever their validity.
+          const print = rowFingerprint(rawText, i);
+          if (shards > 1) {
+            const key = rawKey(raw, i);
+            const owner = key === undefined ? print % shards : shardOfKey(key, shards);
+            if (owner !== shard) continue;
+          }
+          counts.rowsIn += 1;
+          const reasons: string[] = [];
+          const problem = raw._problem![i] as string | null;
+          if (problem) reasons.push(problem);
+          const values: Value[] = new Array(names.length);
+          if (!problem) {
+            for (let c = 0; c < names.length; c++) {
+              const spec = entity.columns[c]!;
+              if (spec.derive) continue;
+              const text = raw[spec.name]![i] as string | null;
+              if (text === null || text.trim() === '') {
+                values[c] = null;
+                if (spec.required) reasons.push(`missing_value:${spec.name}`);
+                continue;
+              }
+              const parsed = parseText(spec, text, parseContext);
+              if (!parsed.ok) {
+                reasons.push(`${parsed.reason}:${spec.name}`);
+                values[c] = null;
+                continue;
+              }
+              const value = parsed.value;
+              if (spec.type === 'string' && typeof value === 'string' && looksLikeFormula(value)) {
+                reasons.push(`formula_like:${spec.name}`);
+              }
+              if (spec.enum && typeof value === 'string' && !spec.enum.includes(value)) {
+                reasons.push(`not_in_enum:${spec.name}`);
+              }
+              if (spec.min !== undefined && typeof value === 'number' && value < spec.min) {
+                reasons.push(`below_minimum:${spec.name}`);
+              }
+              values[c] = value;
+            }
+            if (reasons.length === 0 && derived.length > 0) {
+              const row = Object.fromEntries(names.map((n, c) => [n, values[c] ?? null]));
+              for (const c of derived) values[c] = entity.columns[c]!.derive!(row);
+            }
+            if (reasons.length === 0 && entity.rules) {
+              reasons.push(
+                ...entity.rules(Object.fromEntries(names.map((n, c) => [n, values[c]!]))),
+              );
+            }
+          }
+          const key = reasons.length === 0 ? keyOfValues(values) : undefined;
+          if (key !== undefined) {
+            const seen = keyFingerprints.get(key);
+            if (seen === print) {
+              counts.duplicatesDropped += 1;
+              continue;
+            }
+            if (seen !== undefined) reasons.push('duplicate_key');
+            else keyFingerprints.set(key, print);
+          } else if (rowFingerprints.has(print)) {
+            counts.duplicatesDropped += 1;
+            continue;
+          } else if (!entity.key) {
+            rowFingerprints.set(print, 1);
+          }
+
+          if (reasons.length > 0) {
+            counts.rejected += 1;
+            for (const r of reasons)
+              counts.rejectsByReason[r] = (counts.rejectsByReason[r] ?? 0) + 1;
+            const rejected: Value[] = rawColumns.map((column) => column[i] ?? null);
+            rejected.push(reasons.join(','), runId);
+            writers.rejected.appendRow(rejectedPrefix, rejected);
+            continue;
+          }
+          // values becomes the output row: the parsed columns, then the lineage columns.
+          values.push(runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!);
+          const missing = missingParents(values);
+          if (missing !== undefined) {
+            counts.held += 1;
+            values.push(missing);
+            writers.held.appendRow(heldPrefix, values);
+            continue;
+          }
+          const date = dateOf(values);
+          counts.valid += 1;
+          if (date) touched.add(date);
+          if (key !== undefined) mine.set(key, versionOn(date));
+          writers.validated.appendRow(validPrefix(date), values);
+        }
+      }
+    }
+    return {
+      counts,
+      touched: [...touched],
+      written: {
+        validated: await writers.validated.finish(),
+        held: await writers.held.finish(),
+        rejected: await writers.rejected.finish(),
+      },
+      keys: mine.data(),
+    };
+  } catch (error) {
+    writers.validated.discard();
+    writers.held.discard();
+    writers.rejected.discard();
+    throw error;
+  }
+}
+
+export async function runValidate(ctx: StageContext, run: RunManifest): Promise<ValidateResult> {
+  const profile = getProfile(run.dataset);
+  const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = ctx.config;
+  const entities: Record<string, EntityCounts> = {};
+  const touched = new Set<string>();
+  const committed = new CommittedRuns(ctx.store);
+  /** Keys validated by earlier runs, per entity (loaded when first needed). */
+  const earlier = new Map<string, KeyVersionTable<KeyVersion>>();
+  /** This run's valid keys per entity: one table per shard, keys split between them. */
+  const thisRun = new Map<string, KeyVersionTable<KeyVersion>[]>();
+  const written = new Map<string, Record<'validated' | 'held' | 'rejected', string[]>>();
+  const releaseWriters: PartWriter[] = [];
+  // One shard per thread: the part layout follows the thread count (re-runs on the same task
+  // size write the same bytes), as a cluster's output files follow its task count.
+  const threads = new StageThreads(ctx, workerCount(ctx.config.CARTPIPE_WORKERS));
+  const shards = threads.size;
+
+  const earlierIndex = async (entity: EntitySpec) => {
+    let index = earlier.get(entity.name);
+    if (!index) {
+      index = entity.key
+        ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed)
+        : new KeyVersionTable<KeyVersion>({ shared: true });
+      earlier.set(entity.name, index);
+    }
+    return index;
+  };
+  const findParent = (entityName: string, key: Key): KeyVersion | undefined => {
+    for (const table of thisRun.get(entityName) ?? []) {
+      const version = table.get(key);
+      if (version) return version;
+    }
+    return earlier.get(entityName)?.get(key);
+  };
 
   try {
     for (const entity of entitiesInOrder(profile)) {
-      const counts = (entities[entity.name] = emptyCounts());
-      const mine = new KeyVersionTable<KeyVersion>();
-      thisRun.set(entity.name, mine);
+      const parents: ValidateShardTask['parents'] = {};
       for (const p of entity.parents ?? []) {
         const parent = profile.entities.find((e) => e.name === p.entity)!;
-        await earlierIndex(parent);
+        parents[p.entity] = {
+          earlier: (await earlierIndex(parent)).data(),
+          thisRun: (thisRun.get(p.entity) ?? []).map((t) => t.data()),
+        };
       }
-      const rowsPerPart = ctx.config.CARTPIPE_ROWS_PER_PART;
-      const writers: Writers = {
-        validated: new PartWriter(ctx.store, validatedSchema(entity), { rowsPerPart }),
-        held: new PartWriter(ctx.store, heldSchema(entity), { rowsPerPart }),
-        rejected: new PartWriter(ctx.store, rejectedSchema(entity), { rowsPerPart }),
+      const shardIds = Array.from({ length: shards }, (_, i) => i);
+      const results = await threads.map(shardIds, (shard, _, signal) => {
+        const task: ValidateShardTask = {
+          kind: 'validate-shard',
+          run,
+          config: ctx.config,
+          entity: entity.name,
+          shard,
+          shards,
+          parents,
+        };
+        return threads.run(task, (store) => validateShard(store, task), signal);
+      });
+      const counts = (entities[entity.name] = emptyCounts());
+      const areas: Record<'validated' | 'held' | 'rejected', string[]> = {
+        validated: [],
+        held: [],
+        rejected: [],
       };
-      allWriters.push(writers);
-      const names = entity.columns.map((c) => c.name);
-      // Derived columns are computed from the parsed row; raw/ holds only the columns read.
-      const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
-      const derived = entity.columns.flatMap((c, i) => (c.derive ? [i] : []));
-      const prefixes = new Map<string | undefined, string>();
-      const validPrefix = (date: string | undefined) => {
-        let prefix = prefixes.get(date);
-        if (prefix === undefined) {
-          prefix = layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
-          prefixes.set(date, prefix);
-        }
-        return prefix;
-      };
-      const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
-      const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
-      const keyFingerprints = new KeyTable();
-      const rowFingerprints = new KeyTable();
-      const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
-      const keyOfValues = (values: Value[]): Key | undefined => {
-        if (keyIndices.length === 0) return undefined;
-        if (keyIndices.length === 1)
-          return (values[keyIndices[0]!] ?? undefined) as Key | undefined;
-        const parts = keyIndices.map((k) => values[k]);
-        return parts.some((v) => v === null) ? undefined : parts.join('\u0001');
-      };
-      const dateParent = entity.parents?.find((p) => p.datesFromParent);
-      const dateParentColumn = dateParent ? names.indexOf(dateParent.column) : -1;
-      const dateColumnIndex = entity.dateColumn ? names.indexOf(entity.dateColumn) : -1;
-      const parents = (entity.parents ?? []).map((p) => ({
-        entity: p.entity,
-        column: names.indexOf(p.column),
-        reason: `missing_parent:${p.entity}`,
-      }));
-
-      /** Date of a parsed row, from its own timestamp or its parent's date. */
-      const dateOf = (values: Value[]): string | undefined => {
-        if (dateColumnIndex >= 0) return dateInZone(values[dateColumnIndex] as number, timeZone);
-        if (dateParent) return findParent(dateParent.entity, values[dateParentColumn] as Key)?.date;
-        return undefined;
-      };
-      const missingParents = (values: Value[]): string | undefined => {
-        let missing: string | undefined;
-        for (const p of parents) {
-          const v = values[p.column];
-          if (v === null || findParent(p.entity, v as Key) === undefined)
-            missing = missing === undefined ? p.reason : `${missing},${p.reason}`;
-        }
-        return missing;
-      };
-      const rawColumnNames = [...rawNames, '_source_file', '_source_row', '_problem'];
-
-      for await (const object of ctx.store.list(
-        layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
-      )) {
-        const file = bufferOf(await ctx.store.get(object.key));
-        for await (const raw of readParquet(file)) {
-          const length = raw._source_row!.length;
-          const rawText = rawNames.map((n) => raw[n]!);
-          const rawColumns = rawColumnNames.map((n) => raw[n]!);
-          for (let i = 0; i < length; i++) {
-            counts.rowsIn += 1;
-            const reasons: string[] = [];
-            const problem = raw._problem![i] as string | null;
-            if (problem) reasons.push(problem);
-            const values: Value[] = new Array(names.length);
-            if (!problem) {
-              for (let c = 0; c < names.length; c++) {
-                const spec = entity.columns[c]!;
-                if (spec.derive) continue;
-                const text = raw[spec.name]![i] as string | null;
-                if (text === null || text.trim() === '') {
-                  values[c] = null;
-                  if (spec.required) reasons.push(`missing_value:${spec.name}`);
-                  continue;
-                }
-                const parsed = parseValue(spec, text, parseContext);
-                if (!parsed.ok) {
-                  reasons.push(`${parsed.reason}:${spec.name}`);
-                  values[c] = null;
-                  continue;
-                }
-                let value = parsed.value;
-                if (
-                  spec.type === 'string' &&
-                  typeof value === 'string' &&
-                  looksLikeFormula(value)
-                ) {
-                  reasons.push(`formula_like:${spec.name}`);
-                }
-                if (spec.enum && typeof value === 'string') {
-                  value = value.trim().toLowerCase();
-                  if (!spec.enum.includes(value)) reasons.push(`not_in_enum:${spec.name}`);
-                }
-                if (spec.min !== undefined && typeof value === 'number' && value < spec.min) {
-                  reasons.push(`below_minimum:${spec.name}`);
-                }
-                values[c] = value;
-              }
-              if (reasons.length === 0 && derived.length > 0) {
-                const row = Object.fromEntries(names.map((n, c) => [n, values[c] ?? null]));
-                for (const c of derived) values[c] = entity.columns[c]!.derive!(row);
-              }
-              if (reasons.length === 0 && entity.rules) {
-                reasons.push(
-                  ...entity.rules(Object.fromEntries(names.map((n, c) => [n, values[c]!]))),
-                );
-              }
-            }
-            // Exact copies of a row already seen in this batch are dropped, whatever their validity.
-            const print = rowFingerprint(rawText, i);
-            const key = reasons.length === 0 ? keyOfValues(values) : undefined;
-            if (key !== undefined) {
-              const seen = keyFingerprints.get(key);
-              if (seen === print) {
-                counts.duplicatesDropped += 1;
-                continue;
-              }
-              if (seen !== undefined) reasons.push('duplicate_key');
-              else keyFingerprints.set(key, print);
-            } else if (rowFingerprints.has(print)) {
-              counts.duplicatesDropped += 1;
-              continue;
-            } else if (!entity.key) {
-              rowFingerprints.set(print, 1);
-            }
-
-            if (reasons.length > 0) {
-              counts.rejected += 1;
-              for (const r of reasons)
-                counts.rejectsByReason[r] = (counts.rejectsByReason[r] ?? 0) + 1;
-              const rejected: Value[] = rawColumns.map((column) => column[i] ?? null);
-              rejected.push(reasons.join(','), runId);
-              writers.rejected.appendRow(rejectedPrefix, rejected);
-              continue;
-            }
-            // values becomes the output row: the parsed columns, then the lineage columns.
-            values.push(runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!);
-            const missing = missingParents(values);
-            if (missing !== undefined) {
-              counts.held += 1;
-              values.push(missing);
-              writers.held.appendRow(heldPrefix, values);
-              continue;
-            }
-            const date = dateOf(values);
-            counts.valid += 1;
-            if (date) touched.add(date);
-            if (key !== undefined) mine.set(key, versionOn(date));
-            writers.validated.appendRow(validPrefix(date), values);
-          }
-        }
+      for (const result of results) {
+        addCounts(counts, result.counts);
+        for (const date of result.touched) touched.add(date);
+        for (const area of ['validated', 'held', 'rejected'] as const)
+          areas[area].push(...result.written[area]);
       }
-
+      thisRun.set(
+        entity.name,
+        results.map((r) => KeyVersionTable.from(r.keys)),
+      );
+      written.set(entity.name, areas);
       if (entity.parents?.length) {
-        await releaseHeld(entity, counts, writers, validPrefix);
+        // Released rows go to parts of their own, numbered after the shards'.
+        const release = new PartWriter(ctx.store, validatedSchema(entity), {
+          rowsPerPart: ctx.config.CARTPIPE_ROWS_PER_PART,
+          file: shards,
+        });
+        releaseWriters.push(release);
+        await releaseHeld(entity, counts, release);
+        areas.validated.push(...(await release.finish()));
       }
     }
 
@@ -319,27 +486,19 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         'reject_ratio_exceeded',
         `${totals.rejected} of ${totals.rowsIn} rows rejected (${(ratio * 100).toFixed(1)}%), above the ${(ctx.config.CARTPIPE_REJECT_THRESHOLD * 100).toFixed(1)}% threshold; see rejected/${run.dataset}/*/run=${runId}/`,
       );
-      for (const w of allWriters) {
-        w.validated.discard();
-        w.held.discard();
-      }
     }
     const outputs: string[] = [];
-    for (const [i, entity] of entitiesInOrder(profile).entries()) {
-      const w = allWriters[i]!;
-      const areas: [OutputArea, PartWriter | undefined][] = [
-        ['validated', failure ? undefined : w.validated],
-        ['held', failure ? undefined : w.held],
-        ['rejected', w.rejected],
-      ];
-      for (const [area, writer] of areas) {
-        const written = writer ? await writer.finish() : [];
-        outputs.push(...written);
+    for (const entity of entitiesInOrder(profile)) {
+      const areas = written.get(entity.name)!;
+      for (const area of ['validated', 'held', 'rejected'] as const) {
+        // A failed run withdraws its validated and held rows; its rejects stay to be looked at.
+        const keep = failure && area !== 'rejected' ? [] : areas[area];
+        outputs.push(...keep);
         await removeStaleOutputs(
           ctx.store,
           layout.entityPrefix(area, run.dataset, entity.name),
           runId,
-          new Set(written),
+          new Set(keep),
         );
       }
     }
@@ -350,24 +509,23 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
       ...(failure ? { failure } : {}),
     };
   } catch (error) {
-    for (const w of allWriters) {
-      w.validated.discard();
-      w.held.discard();
-      w.rejected.discard();
-    }
+    for (const w of releaseWriters) w.discard();
     throw error;
+  } finally {
+    await threads.close();
   }
 
   /** Re-checks rows held by earlier runs; those whose parents are now known join this run's output. */
   async function releaseHeld(
     entity: EntitySpec,
     counts: EntityCounts,
-    writers: Writers,
-    validPrefix: (date: string | undefined) => string,
+    writer: PartWriter,
   ): Promise<void> {
     const names = entity.columns.map((c) => c.name);
     const known = await earlierIndex(entity);
     const mine = thisRun.get(entity.name)!;
+    const validPrefix = (date: string | undefined) =>
+      layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
     const pending = new Map<
       Key | number,
       { values: Value[]; version: { loadedAt: number; runId: string }; lineage: Value[] }
@@ -410,7 +568,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         // time, so "newer" (which breaks ties by run id) cannot tell it from the held row: any
         // version loaded at or after the held one means it was released or replaced already.
         if (validated && validated.loadedAt >= row.version.loadedAt) continue;
-        if (mine.has(id)) continue; // this batch carries a newer version
+        if (mine.some((t) => t.has(id))) continue; // this batch carries a newer version
       }
       const missing = (entity.parents ?? []).some((p) => {
         const v = row.values[names.indexOf(p.column)];
@@ -424,7 +582,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
           : undefined;
       counts.released += 1;
       if (date) touched.add(date);
-      writers.validated.appendRow(validPrefix(date), [...row.values, ...row.lineage]);
+      writer.appendRow(validPrefix(date), [...row.values, ...row.lineage]);
     }
   }
 }

@@ -8,10 +8,11 @@ import { errorToData } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { computeKpiWindow, type KpiWindowTask } from '../stages/compute-kpi.js';
 import { convertFile, type ConvertFileTask } from '../stages/upload.js';
+import { validateShard, type ValidateShardTask } from '../stages/validate.js';
 import { RemoteObjectStore } from './remote-store.js';
 import type { TaskOutcome } from './threads.js';
 
-type Task = ConvertFileTask | KpiWindowTask;
+type Task = ConvertFileTask | KpiWindowTask | ValidateShardTask;
 
 function execute(task: Task, store: ObjectStore): Promise<unknown> {
   switch (task.kind) {
@@ -19,6 +20,8 @@ function execute(task: Task, store: ObjectStore): Promise<unknown> {
       return convertFile(store, task.config, task.run, task.index);
     case 'kpi-window':
       return computeKpiWindow(store, task);
+    case 'validate-shard':
+      return validateShard(store, task);
   }
 }
 

@@ -55,4 +55,27 @@ describe('KeyVersionTable', () => {
     expect(versions.get('composite\u00011')).toBe(a);
     expect(versions.has(10_000)).toBe(false);
   });
+  it('crosses to another thread as shared data: the same entries, no copy of the arrays', () => {
+    const versions = new KeyVersionTable<{ date: string }>({ shared: true });
+    const days = [{ date: '2024-01-01' }, { date: '2024-01-02' }];
+    for (let id = 0; id < 5_000; id++) versions.set(id * 7, days[id % 2]!);
+    versions.set('text-key', days[1]!);
+    // structuredClone is what postMessage does to a worker's task.
+    const data = structuredClone(versions.data());
+    expect(Object.prototype.toString.call(data.table.keys.buffer)).toBe(
+      '[object SharedArrayBuffer]',
+    );
+    const there = KeyVersionTable.from(data);
+    expect(there.size).toBe(5_001);
+    for (let id = 0; id < 5_000; id++) expect(there.get(id * 7)?.date).toBe(days[id % 2]!.date);
+    expect(there.get('text-key')?.date).toBe('2024-01-02');
+    expect(there.has(1)).toBe(false);
+    // Shared memory: a later change here is seen there (and so readers must not outlive one).
+    versions.set(0, days[1]!);
+    expect(there.get(0)?.date).toBe('2024-01-02');
+    const seen: [unknown, string][] = [];
+    there.forEach((key, version) => seen.push([key, version.date]));
+    expect(seen).toHaveLength(5_001);
+    expect(new Set(seen.map(([key]) => key)).size).toBe(5_001);
+  });
 });
