@@ -98,7 +98,7 @@ export const JOB_ENV = {
     .min(0)
     .default(0)
     .describe(
-      'worker threads of a stage (upload: an input file each; compute-kpi: a KPI period each); 0 = one per CPU the task may use',
+      'worker threads of a stage (upload: an input file each; validate: a shard of the keys each; compute-kpi: a KPI period each); 0 = one per CPU the task may use',
     ),
 } as const;
 

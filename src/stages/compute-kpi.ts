@@ -101,6 +101,8 @@ export interface KpiWindowTask {
 export interface KpiWindowRows {
   byKpi: Record<string, KpiRow[]>;
   partsRead: number;
+  /** kpis/ objects written (a KPI with no rows for the window has its object deleted). */
+  written: string[];
 }
 
 /**
@@ -145,7 +147,33 @@ export async function computeKpiWindow(
     task.run.options,
   );
   const byKpi = await profile.computeKpis(input, window.date, window);
-  return { byKpi, partsRead: reader.partsRead };
+  // The window's Parquet copies are written here, on the thread that computed them: on the main
+  // thread, hundreds of small files one after another were the stage's serial part.
+  const written: string[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'cartpipe-kpi-'));
+  try {
+    for (const kpi of window.kpis) {
+      const rows = byKpi[kpi.name] ?? [];
+      const key = layout.kpiPartKey(task.run.dataset, kpi.name, window.date);
+      if (rows.length === 0) {
+        await store.delete([key]);
+        continue;
+      }
+      const path = join(dir, `${kpi.name}.parquet`);
+      const writer = new ParquetFileWriter(path, kpi.columns);
+      writer.write(
+        Object.fromEntries(
+          kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
+        ),
+      );
+      writer.close();
+      await store.putFile(key, path, 'application/vnd.apache.parquet');
+      written.push(key);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { byKpi, partsRead: reader.partsRead, written };
 }
 
 export async function runComputeKpi(
@@ -156,7 +184,6 @@ export async function runComputeKpi(
   const profile = getProfile(run.dataset);
   const kpis = runKpis(profile, run.options, profileSettings(ctx.config));
   const timeZone = ctx.config.CARTPIPE_TIME_ZONE;
-  const dir = mkdtempSync(join(tmpdir(), 'cartpipe-kpi-'));
   const kpiRows: Record<string, number> = Object.fromEntries(kpis.map((k) => [k.name, 0]));
   const sinkItems: Record<string, number> = {};
   const outputs: string[] = [];
@@ -178,12 +205,13 @@ export async function runComputeKpi(
           config: ctx.config,
           window: { ...window, kpis: window.kpis.map((k) => k.name) },
         };
-        const { byKpi, partsRead: read } = await threads.run(
-          task,
-          (store) => computeKpiWindow(store, task),
-          signal,
-        );
+        const {
+          byKpi,
+          partsRead: read,
+          written,
+        } = await threads.run(task, (store) => computeKpiWindow(store, task), signal);
         partsRead += read;
+        outputs.push(...written);
         for (const kpi of window.kpis) {
           const rows = byKpi[kpi.name] ?? [];
           await ctx.kpis.replaceDate({
@@ -193,22 +221,6 @@ export async function runComputeKpi(
             groupBy: kpi.groupBy,
             rows,
           });
-          const key = layout.kpiPartKey(run.dataset, kpi.name, window.date);
-          if (rows.length === 0) {
-            await ctx.store.delete([key]);
-            continue;
-          }
-          const path = join(dir, `${kpi.name}-${window.date}-${window.period}.parquet`);
-          const writer = new ParquetFileWriter(path, kpi.columns);
-          writer.write(
-            Object.fromEntries(
-              kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
-            ),
-          );
-          writer.close();
-          await ctx.store.putFile(key, path, 'application/vnd.apache.parquet');
-          rmSync(path, { force: true });
-          outputs.push(key);
           kpiRows[kpi.name]! += rows.length;
         }
       });
@@ -230,6 +242,5 @@ export async function runComputeKpi(
     return { datesTouched: [...dates], kpiRows, outputs: outputs.sort(), partsRead, sinkItems };
   } finally {
     await threads.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -139,12 +139,20 @@ export interface ValidateShardResult {
   keys: KeyVersions;
 }
 
-/** Shard of a key: numbers by their bits (as KeyTable hashes them), text by its characters. */
+/**
+ * Shard of a key: numbers by their hash, text by its characters (FNV-1a). Taken from the hash's
+ * high bits: each shard's own KeyTable places keys by the low bits, which would otherwise be the
+ * same for every key of a shard and crowd half of its slots.
+ */
 function shardOfKey(key: Key, shards: number): number {
-  if (typeof key === 'number') return hashOf(key + 0) % shards;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % shards;
+  let h: number;
+  if (typeof key === 'number') h = hashOf(key + 0);
+  else {
+    h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    h >>>= 0;
+  }
+  return Math.floor((h / 2 ** 32) * shards);
 }
 
 /** A raw text value as validation reads it: the parsed value, or why it cannot be one. */
@@ -282,7 +290,8 @@ export async function validateShard(
           const print = rowFingerprint(rawText, i);
           if (shards > 1) {
             const key = rawKey(raw, i);
-            const owner = key === undefined ? print % shards : shardOfKey(key, shards);
+            const owner =
+              key === undefined ? Math.floor((print / 2 ** 53) * shards) : shardOfKey(key, shards);
             if (owner !== shard) continue;
           }
           counts.rowsIn += 1;

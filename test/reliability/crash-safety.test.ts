@@ -39,7 +39,13 @@ import { snapshot, twoBatchCounts, twoBatches, type Snapshot } from './scenario.
 const FIRST_AT = new Date('2026-03-01T00:00:00Z');
 const SECOND_AT = new Date('2026-03-02T00:00:00Z');
 const JOB = { CARTPIPE_ROWS_PER_PART: '10', CARTPIPE_REJECT_THRESHOLD: '0.5' };
-const IN_PROCESS = { CARTPIPE_ROWS_PER_PART: 10, CARTPIPE_REJECT_THRESHOLD: 0.5 };
+// The retry runs on as many threads as the job did (its default, one per CPU): validate writes a
+// part per thread, and a retry on the same task size must write the same objects.
+const IN_PROCESS = {
+  CARTPIPE_ROWS_PER_PART: 10,
+  CARTPIPE_REJECT_THRESHOLD: 0.5,
+  CARTPIPE_WORKERS: 0,
+};
 const KILLS_PER_STAGE: Record<Stage, number> = { upload: 6, validate: 7, 'compute-kpi': 7 };
 
 interface Running {
