@@ -352,16 +352,25 @@ export interface ByteTarget {
 const MAX_DICTIONARY_ENTRIES = 1 << 16;
 const MAX_DICTIONARY_BYTES = 1024 * 1024;
 
+/** Grows a typed array to hold at least `length` elements, keeping its contents. */
+function grown<T extends Uint8Array | Int32Array>(array: T, length: number): T {
+  if (array.length >= length) return array;
+  const next = new (array.constructor as new (n: number) => T)(Math.max(length, array.length * 2));
+  next.set(array);
+  return next;
+}
+
 /**
- * One column chunk of the open row group, encoded slice by slice as rows arrive: its pages are
- * kept compressed until the row group is written, so the caller can let go of its values at once
- * (the JS values of a whole row group, held until written, were most of the garbage collector's
- * work). The first slice decides dictionary or PLAIN (see {@link sampleFavoursDictionary}); a
- * dictionary that stops paying or grows too large falls back to PLAIN for the slices after it,
- * as parquet-mr does, so one chunk can hold dictionary pages followed by plain ones.
+ * One column chunk of the open row group, encoded as rows arrive: values go straight into the
+ * open page's bytes (PLAIN) or indexes (dictionary), so the caller can let go of its JS values
+ * at once (held until a row group was full, they were most of the garbage collector's work),
+ * while pages still fill up to PAGE_BYTES however small the slices are. Finished pages are kept
+ * compressed until the row group is written. The first slice decides dictionary or PLAIN (see
+ * {@link sampleFavoursDictionary}); a dictionary that stops paying or grows too large falls back
+ * to PLAIN for the rest, as parquet-mr does, so a chunk can hold dictionary pages then plain ones.
  */
 class ColumnChunkBuilder {
-  /** The chunk's data pages (headers and compressed bodies) as they will be written. */
+  /** The chunk's finished data pages (headers and compressed bodies) as they will be written. */
   private readonly pages = takeSink();
   private compressed = 0;
   private uncompressed = 0;
@@ -377,6 +386,13 @@ class ColumnChunkBuilder {
   private dictionaryPages = 0;
   private min: Cell = null;
   private max: Cell = null;
+  // The open page: a definition level per row, and its values (PLAIN bytes or indexes).
+  private pageRows = 0;
+  private pageLevels = new Uint8Array(256);
+  private pageEncoding: number = ENCODING.PLAIN;
+  private pageValues: ByteSink | undefined;
+  private pageIndexes = new Int32Array(0);
+  private pageIndexCount = 0;
 
   constructor(
     private readonly column: EncodedColumn,
@@ -390,12 +406,14 @@ class ColumnChunkBuilder {
     if (this.mode === 'dictionary') {
       if (this.addIndexes(data, start, end)) return;
       this.mode = 'plain';
+      this.endPage();
     }
     this.addPlain(data, start, end);
   }
 
   /** Writes the chunk (dictionary page first) at the target's offset. */
   write(target: ByteTarget, columnIndex: number): ChunkMeta {
+    this.endPage();
     const column = this.column;
     const meta: ChunkMeta = {
       column: columnIndex,
@@ -442,7 +460,25 @@ class ColumnChunkBuilder {
     return meta;
   }
 
-  /** Dictionary indexes of rows start..end as one page; false (nothing kept) when it stops paying. */
+  /** Definition levels of rows start..end into the open page; its null count. */
+  private addLevels(data: readonly Cell[], start: number, end: number): number {
+    this.pageLevels = grown(this.pageLevels, this.pageRows + end - start);
+    const levels = this.pageLevels;
+    let at = this.pageRows;
+    let nulls = 0;
+    for (let i = start; i < end; i++) {
+      const v = data[i];
+      const defined = v === null || v === undefined ? 0 : 1;
+      levels[at++] = defined;
+      nulls += 1 - defined;
+    }
+    this.pageRows = at;
+    this.values += end - start;
+    this.nulls += nulls;
+    return nulls;
+  }
+
+  /** Dictionary indexes of rows start..end; false (nothing kept) when the dictionary stops paying. */
   private addIndexes(data: readonly Cell[], start: number, end: number): boolean {
     const column = this.column;
     const n = end - start;
@@ -453,12 +489,10 @@ class ColumnChunkBuilder {
     let count = this.dictionaryValues;
     const prefix = column.type === 'string' ? 4 : 0;
     const numeric = column.type !== 'string';
+    let found = 0;
     for (let i = start; i < end; i++) {
       const v = data[i];
-      if (v === null || v === undefined) {
-        indexes[i - start] = -1;
-        continue;
-      }
+      if (v === null || v === undefined) continue;
       let index = this.lookup.get(v);
       if (index === undefined) {
         checkValue(column, v);
@@ -471,7 +505,7 @@ class ColumnChunkBuilder {
       }
       valueBytes += valueSize(v) + prefix;
       count += 1;
-      indexes[i - start] = index;
+      indexes[found++] = index;
     }
     const bitWidth = Math.max(1, Math.ceil(Math.log2(this.entries.length)));
     // hyparquet-writer's rule, kept so sizes stay as they were: the dictionary and its
@@ -486,21 +520,13 @@ class ColumnChunkBuilder {
     this.dictionaryBytes = dictionaryBytes;
     this.dictionaryValueBytes = valueBytes;
     this.dictionaryValues = count;
-    // Indexes cost bitWidth/8 bytes each: a slice is one page unless it is huge.
-    const perPage = Math.floor((PAGE_BYTES * 8) / bitWidth);
-    for (let pageStart = start; pageStart < end; pageStart += perPage) {
-      const pageEnd = Math.min(end, pageStart + perPage);
-      values.pos = 0;
-      values.u8(bitWidth);
-      const encoder = new HybridEncoder(values, bitWidth);
-      for (let i = pageStart; i < pageEnd; i++) {
-        const index = indexes[i - start]!;
-        if (index >= 0) encoder.put(index);
-      }
-      encoder.finish();
-      this.addDataPage(data, pageStart, pageEnd, ENCODING.RLE_DICTIONARY);
-      this.dictionaryPages += 1;
-    }
+    this.pageEncoding = ENCODING.RLE_DICTIONARY;
+    this.addLevels(data, start, end);
+    this.pageIndexes = grown(this.pageIndexes, this.pageIndexCount + found);
+    this.pageIndexes.set(indexes.subarray(0, found), this.pageIndexCount);
+    this.pageIndexCount += found;
+    // Indexes cost bitWidth/8 bytes each.
+    if ((this.pageIndexCount * bitWidth) / 8 >= PAGE_BYTES) this.endPage();
     return true;
   }
 
@@ -513,64 +539,95 @@ class ColumnChunkBuilder {
   private addPlain(data: readonly Cell[], start: number, end: number): void {
     const column = this.column;
     const stats = this.statistics;
+    const bool = column.type === 'bool';
     let { min, max } = this;
+    this.pageEncoding = ENCODING.PLAIN;
     let row = start;
     while (row < end) {
-      const pageStart = row;
-      values.pos = 0;
-      for (; row < end && values.pos < PAGE_BYTES; row++) {
+      const out = (this.pageValues ??= takeSink());
+      const from = row;
+      for (; row < end && out.pos < PAGE_BYTES; row++) {
         const v = data[row];
         if (v === null || v === undefined) continue;
         checkValue(column, v);
-        writePlain(column, v, values);
+        // Booleans one byte each for now: packed to bits when the page ends.
+        if (bool) out.u8(v ? 1 : 0);
+        else writePlain(column, v, out);
         if (stats) {
           if (min === null || less(column, v, min)) min = v;
           if (max === null || less(column, max, v)) max = v;
         }
       }
-      if (column.type === 'bool') packBooleans(data, pageStart, row, values);
-      this.addDataPage(data, pageStart, row, ENCODING.PLAIN);
+      this.addLevels(data, from, row);
+      if (out.pos >= PAGE_BYTES) this.endPage();
     }
     this.min = min;
     this.max = max;
   }
 
-  /** Definition levels of rows start..end, then the values already in `values`, as one page. */
-  private addDataPage(data: readonly Cell[], start: number, end: number, encoding: number): void {
+  /** Encodes and compresses the open page, if it has rows. */
+  private endPage(): void {
+    if (this.pageRows === 0) return;
     levels.pos = 0;
     const levelEncoder = new HybridEncoder(levels, 1);
-    let nulls = 0;
-    let runValue = -1;
+    const rowLevels = this.pageLevels;
+    let runValue = rowLevels[0]!;
     let runLength = 0;
-    for (let i = start; i < end; i++) {
-      const v = data[i];
-      const defined = v === null || v === undefined ? 0 : 1;
-      nulls += 1 - defined;
-      if (defined === runValue) runLength += 1;
+    for (let i = 0; i < this.pageRows; i++) {
+      if (rowLevels[i] === runValue) runLength += 1;
       else {
-        if (runLength > 0) levelEncoder.putRun(runValue, runLength);
-        runValue = defined;
+        levelEncoder.putRun(runValue, runLength);
+        runValue = rowLevels[i]!;
         runLength = 1;
       }
     }
-    if (runLength > 0) levelEncoder.putRun(runValue, runLength);
+    levelEncoder.putRun(runValue, runLength);
     levelEncoder.finish();
     pageBody.pos = 0;
     pageBody.u32(levels.pos);
     pageBody.bytes(levels.buf, 0, levels.pos);
-    pageBody.bytes(values.buf, 0, values.pos);
+    if (this.pageEncoding === ENCODING.RLE_DICTIONARY) {
+      const bitWidth = Math.max(1, Math.ceil(Math.log2(this.entries.length)));
+      pageBody.u8(bitWidth);
+      const encoder = new HybridEncoder(pageBody, bitWidth);
+      const pageIndexes = this.pageIndexes;
+      for (let i = 0; i < this.pageIndexCount; i++) encoder.put(pageIndexes[i]!);
+      encoder.finish();
+      this.dictionaryPages += 1;
+    } else if (this.column.type === 'bool') {
+      const bytes = this.pageValues!;
+      let byte = 0;
+      let bit = 0;
+      for (let i = 0; i < bytes.pos; i++) {
+        if (bytes.buf[i]) byte |= 1 << bit;
+        if (++bit === 8) {
+          pageBody.u8(byte);
+          byte = 0;
+          bit = 0;
+        }
+      }
+      if (bit > 0) pageBody.u8(byte);
+    } else if (this.pageValues) {
+      pageBody.bytes(this.pageValues.buf, 0, this.pageValues.pos);
+    }
     const before = this.pages.pos;
     const headerBytes = encodePage(
       this.pages,
       PAGE.DATA_PAGE,
-      end - start,
-      encoding,
+      this.pageRows,
+      this.pageEncoding,
       pageBody.view(),
     );
     this.compressed += this.pages.pos - before;
     this.uncompressed += headerBytes + pageBody.pos;
-    this.values += end - start;
-    this.nulls += nulls;
+    this.pageRows = 0;
+    this.pageIndexCount = 0;
+    if (this.pageValues) {
+      releaseSink(this.pageValues);
+      this.pageValues = undefined;
+    }
+    if (this.pageLevels.length > 64 * 1024) this.pageLevels = new Uint8Array(256);
+    if (this.pageIndexes.length > 64 * 1024) this.pageIndexes = new Int32Array(0);
   }
 }
 
@@ -602,11 +659,12 @@ function encodePage(
  * as external memory that makes V8 collect sooner. Large ones are not kept.
  */
 const sinkPool: ByteSink[] = [];
-const POOLED_SINKS = 64;
-const POOLED_SINK_BYTES = 8 * 1024 * 1024;
+const POOLED_SINKS = 32;
+const POOLED_SINK_BYTES = 2 * 1024 * 1024;
 
 function takeSink(): ByteSink {
-  const sink = sinkPool.pop() ?? new ByteSink(16 * 1024);
+  // Small to start: validate has a column chunk open per column of every date it writes.
+  const sink = sinkPool.pop() ?? new ByteSink(1024);
   sink.pos = 0;
   return sink;
 }
@@ -809,22 +867,6 @@ function checkValue(column: EncodedColumn, v: Cell): void {
     default:
       if (!Number.isSafeInteger(v)) fail(column, v);
   }
-}
-
-function packBooleans(data: readonly Cell[], start: number, end: number, out: ByteSink): void {
-  let byte = 0;
-  let bit = 0;
-  for (let i = start; i < end; i++) {
-    const v = data[i];
-    if (v === null || v === undefined) continue;
-    if (v) byte |= 1 << bit;
-    if (++bit === 8) {
-      out.u8(byte);
-      byte = 0;
-      bit = 0;
-    }
-  }
-  if (bit > 0) out.u8(byte);
 }
 
 function less(column: EncodedColumn, a: Cell, b: Cell): boolean {

@@ -112,6 +112,13 @@ export interface KpiWindowRows {
 const threadUndatedRows = new UndatedRowsCache();
 
 /**
+ * This thread's folder for the KPI Parquet files on their way to the store (one per thread: a
+ * folder made and removed per window cost more than the window's files). The OS temp folder is
+ * the task's scratch volume, which goes with the task.
+ */
+let threadKpiDir: string | undefined;
+
+/**
  * What a profile reads for one window or sink date: a fresh reader over the validated/ runs
  * committed by now (a fresh CommittedRuns, so a run that committed while an earlier window was
  * computed is seen), sharing this thread's undated rows.
@@ -150,28 +157,28 @@ export async function computeKpiWindow(
   // The window's Parquet copies are written here, on the thread that computed them: on the main
   // thread, hundreds of small files one after another were the stage's serial part.
   const written: string[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'cartpipe-kpi-'));
-  try {
-    for (const kpi of window.kpis) {
-      const rows = byKpi[kpi.name] ?? [];
-      const key = layout.kpiPartKey(task.run.dataset, kpi.name, window.date);
-      if (rows.length === 0) {
-        await store.delete([key]);
-        continue;
-      }
-      const path = join(dir, `${kpi.name}.parquet`);
-      const writer = new ParquetFileWriter(path, kpi.columns);
-      writer.write(
-        Object.fromEntries(
-          kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
-        ),
-      );
-      writer.close();
-      await store.putFile(key, path, 'application/vnd.apache.parquet');
-      written.push(key);
+  const dir = (threadKpiDir ??= mkdtempSync(join(tmpdir(), 'cartpipe-kpi-')));
+  for (const kpi of window.kpis) {
+    const rows = byKpi[kpi.name] ?? [];
+    const key = layout.kpiPartKey(task.run.dataset, kpi.name, window.date);
+    if (rows.length === 0) {
+      await store.delete([key]);
+      continue;
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    const path = join(dir, `${kpi.name}-${window.period}-${window.date}.parquet`);
+    const writer = new ParquetFileWriter(path, kpi.columns);
+    writer.write(
+      Object.fromEntries(
+        kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
+      ),
+    );
+    writer.close();
+    try {
+      await store.putFile(key, path, 'application/vnd.apache.parquet');
+    } finally {
+      rmSync(path, { force: true });
+    }
+    written.push(key);
   }
   return { byKpi, partsRead: reader.partsRead, written };
 }

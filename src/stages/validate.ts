@@ -286,14 +286,19 @@ export async function validateShard(
         const rawText = rawNames.map((n) => raw[n]!);
         const rawColumns = rawColumnNames.map((n) => raw[n]!);
         for (let i = 0; i < length; i++) {
-          // Exact copies of a row already seen in this batch are dropped, whatever their validity.
-          const print = rowFingerprint(rawText, i);
+          // Another shard's row is skipped as early as can be: by its key when it has one.
+          let print: number | undefined;
           if (shards > 1) {
             const key = rawKey(raw, i);
-            const owner =
-              key === undefined ? Math.floor((print / 2 ** 53) * shards) : shardOfKey(key, shards);
-            if (owner !== shard) continue;
+            if (key !== undefined) {
+              if (shardOfKey(key, shards) !== shard) continue;
+            } else {
+              print = rowFingerprint(rawText, i);
+              if (Math.floor((print / 2 ** 53) * shards) !== shard) continue;
+            }
           }
+          // Exact copies of a row already seen in this batch are dropped, whatever their validity.
+          print ??= rowFingerprint(rawText, i);
           counts.rowsIn += 1;
           const reasons: string[] = [];
           const problem = raw._problem![i] as string | null;
