@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { parquetMetadata, type ColumnChunk, type FileMetaData } from 'hyparquet';
 import { deserializeTCompactProtocol } from 'hyparquet/src/thrift.js';
+import { seededRandom } from '../helpers/random.js';
 import {
   bufferOf,
   ParquetFileWriter,
@@ -20,18 +21,6 @@ import {
  * computed from the input data in this file (never from the writer), and read back through two
  * independent readers, hyparquet and DuckDB.
  */
-
-/** mulberry32: a small seeded PRNG, so the data is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 const ACCENTS = ['', 'é', '北京', '🛒', 'plain', 'ß-Ω', 'e\u0301', 'Zürich'];
@@ -53,7 +42,7 @@ const GROUP = 6_000; // 6000, 6000, 6000, 2000
 /** The round-trip data set: special values only in the first two row groups, so later groups
  * have min/max that are ordinary values. */
 function generate(rows: number, seed: number): Columns {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const orNull = (rate: number, v: Value): Value => (rand() < rate ? null : v);
   const ints = [0, 1, -1, MAX_SAFE, -MAX_SAFE, 2 ** 31, -(2 ** 31) - 1, 2 ** 32, -(2 ** 53) + 2];
@@ -656,7 +645,7 @@ describe('Parquet writer conformance', () => {
 
   it('round-trips a 300k-row row group spread over several data pages', async () => {
     const rows = 300_000;
-    const rand = prng(300);
+    const rand = seededRandom(300);
     const s: Value[] = new Array<Value>(rows);
     const n: Value[] = new Array<Value>(rows);
     for (let r = 0; r < rows; r++) {

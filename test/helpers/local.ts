@@ -15,7 +15,8 @@ import { silentLogger } from '../../src/log.js';
 import { resolveRunManifest } from '../../src/orchestrator/run-manifest.js';
 import type { HistoryStore } from '../../src/ports/history-store.js';
 import type { KpiStore } from '../../src/ports/kpi-store.js';
-import { getJson, putJson, type ObjectStore } from '../../src/ports/object-store.js';
+import { getJson, listAll, putJson, type ObjectStore } from '../../src/ports/object-store.js';
+import { bufferOf, readParquet } from '../../src/formats/parquet.js';
 import { executeStage } from '../../src/stages/run-stage.js';
 import type { StageContext, StageConfig } from '../../src/stages/context.js';
 
@@ -124,3 +125,19 @@ export const DATASETS = join(
   'shared',
   'datasets',
 );
+
+/** validated/, held/ and rejected/ rows per partition folder (part files merged), each sorted. */
+export async function rowsByPartition(store: ObjectStore): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const o of await listAll(store, '')) {
+    if (!/^(validated|held|rejected)\//.test(o.key)) continue;
+    const rows = (out[o.key.slice(0, o.key.lastIndexOf('/'))] ??= []);
+    for await (const group of readParquet(bufferOf(await store.get(o.key)))) {
+      const names = Object.keys(group).sort();
+      for (let i = 0; i < group[names[0]!]!.length; i++)
+        rows.push(JSON.stringify(names.map((n) => group[n]![i])));
+    }
+  }
+  for (const rows of Object.values(out)) rows.sort();
+  return out;
+}

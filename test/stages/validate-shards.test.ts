@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LocalFile } from '../../src/cli/submit.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
-import { bufferOf, readParquet } from '../../src/formats/parquet.js';
 import { listAll } from '../../src/ports/object-store.js';
-import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
+import { rowsByPartition, startTestRuntime } from '../helpers/local.js';
 
 /**
  * validate splits an entity's rows into one shard per thread by key. Whatever the thread count,
@@ -84,22 +83,6 @@ function write(batch: string, files: [string, string][]): LocalFile[] {
   });
 }
 
-/** validated/, held/ and rejected/ rows per partition (part files merged), each sorted. */
-async function rowsByPartition(t: TestRuntime): Promise<Record<string, string[]>> {
-  const out: Record<string, string[]> = {};
-  for (const o of await listAll(t.store, '')) {
-    if (!/^(validated|held|rejected)\//.test(o.key)) continue;
-    const rows = (out[o.key.slice(0, o.key.lastIndexOf('/'))] ??= []);
-    for await (const group of readParquet(bufferOf(await t.store.get(o.key)))) {
-      const names = Object.keys(group).sort();
-      for (let i = 0; i < group[names[0]!]!.length; i++)
-        rows.push(JSON.stringify(names.map((n) => group[n]![i])));
-    }
-  }
-  for (const rows of Object.values(out)) rows.sort();
-  return out;
-}
-
 interface Outcome {
   counts: Record<string, EntityCounts>[];
   rows: Record<string, string[]>;
@@ -121,7 +104,7 @@ async function runBoth(workers: number): Promise<Outcome> {
       counts.push(reports[1]!.entities!);
     }
     const validatedParts = (await listAll(t.store, 'validated/')).map((o) => o.key);
-    return { counts, rows: await rowsByPartition(t), validatedParts };
+    return { counts, rows: await rowsByPartition(t.store), validatedParts };
   } finally {
     await t.stop();
   }

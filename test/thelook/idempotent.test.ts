@@ -3,9 +3,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { expandPaths } from '../../src/cli/submit.js';
 import { STAGES } from '../../src/contracts/layout.js';
-import { bufferOf, readParquet } from '../../src/formats/parquet.js';
 import { listAll } from '../../src/ports/object-store.js';
-import { DATASETS, startTestRuntime, type TestRuntime } from '../helpers/local.js';
+import { DATASETS, rowsByPartition, startTestRuntime, type TestRuntime } from '../helpers/local.js';
 
 /** Every data object (reports excluded: they carry timings) with a hash of its bytes. */
 async function snapshotS3(t: TestRuntime): Promise<Record<string, string>> {
@@ -16,23 +15,6 @@ async function snapshotS3(t: TestRuntime): Promise<Record<string, string>> {
       .update(await t.store.get(o.key))
       .digest('hex');
   }
-  return out;
-}
-
-/** validated/, held/ and rejected/ rows per partition (part files merged), each sorted. */
-async function rowsByPartition(t: TestRuntime): Promise<Record<string, string[]>> {
-  const out: Record<string, string[]> = {};
-  for (const o of await listAll(t.store, '')) {
-    if (!/^(validated|held|rejected)\//.test(o.key)) continue;
-    const partition = o.key.slice(0, o.key.lastIndexOf('/'));
-    const rows = (out[partition] ??= []);
-    for await (const group of readParquet(bufferOf(await t.store.get(o.key)))) {
-      const names = Object.keys(group).sort();
-      for (let i = 0; i < group[names[0]!]!.length; i++)
-        rows.push(JSON.stringify(names.map((n) => group[n]![i])));
-    }
-  }
-  for (const rows of Object.values(out)) rows.sort();
   return out;
 }
 
@@ -71,7 +53,7 @@ describe('re-running a stage for the same run', () => {
 
   it('on worker threads (CARTPIPE_WORKERS=2) the stages write what one thread writes', async () => {
     const before = { s3: await snapshotS3(t), kpis: await snapshotKpis(t) };
-    const beforeRows = await rowsByPartition(t);
+    const beforeRows = await rowsByPartition(t.store);
     const reports = await t.runStages(runId, STAGES, { CARTPIPE_WORKERS: 2 });
     expect(reports.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
     const after = { s3: await snapshotS3(t), kpis: await snapshotKpis(t) };
@@ -87,7 +69,7 @@ describe('re-running a stage for the same run', () => {
     expect(Object.keys(after.s3).filter(sharded).length).toBeGreaterThan(
       Object.keys(before.s3).filter(sharded).length,
     );
-    expect(await rowsByPartition(t)).toEqual(beforeRows);
+    expect(await rowsByPartition(t.store)).toEqual(beforeRows);
     // Back on one thread: the same bytes as before, and no part of the two-thread run left over.
     await t.runStages(runId, STAGES);
     expect({ s3: await snapshotS3(t), kpis: await snapshotKpis(t) }).toEqual(before);
