@@ -449,6 +449,7 @@ class ColumnChunkBuilder {
     if (this.statistics) {
       let { min, max } = this;
       for (const v of this.entries) {
+        if (v !== v) continue; // NaN
         if (min === null || less(column, v, min)) min = v;
         if (max === null || less(column, max, v)) max = v;
       }
@@ -553,7 +554,8 @@ class ColumnChunkBuilder {
         // Booleans one byte each for now: packed to bits when the page ends.
         if (bool) out.u8(v ? 1 : 0);
         else writePlain(column, v, out);
-        if (stats) {
+        // NaN has no place in min/max (the spec's rule); it is stored all the same.
+        if (stats && v === v) {
           if (min === null || less(column, v, min)) min = v;
           if (max === null || less(column, max, v)) max = v;
         }

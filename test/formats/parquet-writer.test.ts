@@ -545,6 +545,34 @@ describe('Parquet writer conformance', () => {
     expect(found).toEqual({ at_min: 1n, at_max: 1n });
   });
 
+  it('keeps NaN out of min/max (plain and dictionary chunks) and still stores it', async () => {
+    // A KPI rate can be 0/0; readers skipping row groups by min/max must never see NaN there.
+    const plain: Value[] = Array.from({ length: 3000 }, (_, i) => (i === 0 ? Number.NaN : i / 7));
+    const repeated: Value[] = Array.from({ length: 3000 }, (_, i) =>
+      i % 3 === 0 ? Number.NaN : (i % 5) - 2,
+    );
+    const path = join(dir, 'nan.parquet');
+    write(
+      path,
+      [
+        { name: 'plain', type: 'float' },
+        { name: 'repeated', type: 'float' },
+      ],
+      [{ plain, repeated }],
+    );
+    const [plainChunk, repeatedChunk] = metadataOf(path).row_groups[0]!.columns;
+    expect(repeatedChunk!.meta_data!.encodings).toContain('RLE_DICTIONARY');
+    expect(plainChunk!.meta_data!.statistics).toMatchObject({
+      min_value: 1 / 7,
+      max_value: 2999 / 7,
+    });
+    expect(repeatedChunk!.meta_data!.statistics).toMatchObject({ min_value: -2, max_value: 2 });
+    const back = await readAll(path);
+    expect(back.plain!.filter((v) => Number.isNaN(v)).length).toBe(1);
+    expect(back.repeated!.filter((v) => Number.isNaN(v)).length).toBe(1000);
+    expect(back.plain!.slice(1)).toEqual(plain.slice(1));
+  });
+
   it('writes no min/max with statistics: false, and the data still reads back', async () => {
     const path = join(dir, 'no-stats.parquet');
     write(path, SCHEMA, [data], { rowGroupSize: GROUP, statistics: false });
