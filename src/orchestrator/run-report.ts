@@ -3,7 +3,7 @@
  * JSON document over the stage reports and the run record) and the notification text.
  */
 import { layout, STAGES, type Stage } from '../contracts/layout.js';
-import type { StageReport } from '../contracts/report.js';
+import { addCounts, emptyCounts, type StageReport } from '../contracts/report.js';
 import { NotFoundError } from '../errors.js';
 import type { RunNotification } from '../ports/notifier.js';
 import { getJson, type ObjectStore } from '../ports/object-store.js';
@@ -112,23 +112,17 @@ export function buildRunReport(run: RunRecord, facts: RunFacts): RunReport {
       ...(last?.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
     };
   }
+  const validated = emptyCounts();
+  for (const c of Object.values(facts.reports.validate?.entities ?? {})) addCounts(validated, c);
   const totals: RunReport['totals'] = {
     rowsRead: 0,
-    valid: 0,
-    rejected: 0,
-    held: 0,
-    duplicatesDropped: 0,
-    rejectsByReason: {},
+    valid: validated.valid,
+    rejected: validated.rejected,
+    held: validated.held,
+    duplicatesDropped: validated.duplicatesDropped,
+    rejectsByReason: validated.rejectsByReason,
   };
   for (const f of facts.reports.upload?.files ?? []) totals.rowsRead += f.rows;
-  for (const c of Object.values(facts.reports.validate?.entities ?? {})) {
-    totals.valid += c.valid;
-    totals.rejected += c.rejected;
-    totals.held += c.held;
-    totals.duplicatesDropped += c.duplicatesDropped;
-    for (const [reason, count] of Object.entries(c.rejectsByReason))
-      totals.rejectsByReason[reason] = (totals.rejectsByReason[reason] ?? 0) + count;
-  }
   const s3 = (key: string) => `s3://${facts.bucket}/${key}`;
   const outputs: Record<string, string> = { report: s3(layout.runReport(run.runId)) };
   if (facts.reports.upload?.status === 'SUCCEEDED') outputs.raw = s3(`raw/${facts.dataset}/`);
