@@ -97,13 +97,6 @@ export class ByteSink {
     this.buf.set(b.subarray(start, end), this.pos);
     this.pos += end - start;
   }
-  /** UTF-8 of `s` (lone surrogates as U+FFFD, as TextEncoder); returns the byte count. */
-  utf8(s: string): number {
-    this.ensure(s.length * 3);
-    const n = this.buf.write(s, this.pos, 'utf8');
-    this.pos += n;
-    return n;
-  }
   view(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }
@@ -113,7 +106,7 @@ export class ByteSink {
  * Thrift compact protocol, write side, for the handful of structs a Parquet footer and page
  * header hold. Field ids must ascend within a struct (as the protocol's delta encoding needs).
  */
-export class ThriftWriter {
+class ThriftWriter {
   private last: number[] = [0];
   constructor(readonly out: ByteSink) {}
   private field(id: number, type: number): void {
@@ -191,7 +184,7 @@ export class ThriftWriter {
  * RLE / bit-packing hybrid encoder (the Parquet spec's, as parquet-mr and Arrow write it): runs of
  * eight or more equal values become RLE runs, everything else groups of eight bit-packed values.
  */
-export class HybridEncoder {
+class HybridEncoder {
   private readonly buffered = new Int32Array(8);
   private count = 0;
   private previous = 0;
@@ -296,7 +289,7 @@ export class HybridEncoder {
 }
 
 /** Code point order (UTF-8 byte order) of two strings; JS `<` compares UTF-16 code units. */
-export function compareText(a: string, b: string): number {
+function compareText(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i);
@@ -342,7 +335,7 @@ const header = new ByteSink(256);
 let indexes = new Int32Array(64 * 1024);
 
 /** Where finished bytes go: appended in order, flushed by the caller. */
-export interface ByteTarget {
+interface ByteTarget {
   write(bytes: Uint8Array): void;
   /** Bytes written so far: the file offset of the next byte. */
   offset(): number;

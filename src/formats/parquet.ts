@@ -91,7 +91,7 @@ export class ParquetFileWriter {
       return values;
     });
     if (length === 0) return;
-    try {
+    this.emit(() => {
       for (let start = 0; start < length;) {
         const room = this.rowGroupSize - this.encoder.openRows;
         const count = Math.min(room, SLICE_ROWS, length - start);
@@ -99,35 +99,37 @@ export class ParquetFileWriter {
         start += count;
         if (this.encoder.openRows >= this.rowGroupSize) this.encoder.endRowGroup();
       }
-      this.flush();
-    } finally {
-      // A failed write leaves nothing behind for the next file's bytes.
-      pending.pos = 0;
-    }
-    if (pending.buf.length > IDLE_BUFFER_BYTES) pending.shrink(FLUSH_AT);
+    });
     this.rows += length;
   }
 
   /** Writes the open row group now (a caller bounding how much it keeps in memory). */
   endRowGroup(): void {
-    try {
-      this.encoder.endRowGroup();
-      this.flush();
-    } finally {
-      pending.pos = 0;
-    }
+    this.emit(() => this.encoder.endRowGroup());
   }
 
   /** Writes the open row group and the footer, and closes the file. */
   close(): { rows: number; bytes: number } {
     try {
-      this.encoder.finish();
-      this.flush();
+      this.emit(() => this.encoder.finish());
     } finally {
-      pending.pos = 0;
       closeSync(this.fd);
     }
     return { rows: this.rows, bytes: this.bytes };
+  }
+
+  /**
+   * Runs encoder work and writes the bytes it produced to this file. The shared buffer is left
+   * empty either way (a failure leaves nothing behind for the next file) and not left large.
+   */
+  private emit(work: () => void): void {
+    try {
+      work();
+      this.flush();
+    } finally {
+      pending.pos = 0;
+      if (pending.buf.length > IDLE_BUFFER_BYTES) pending.shrink(FLUSH_AT);
+    }
   }
 
   /** Closes without a valid footer (the caller discards the file). */

@@ -63,11 +63,7 @@ export class PartWriter {
     const destination = this.destination(prefix);
     const buffer = destination.buffer;
     for (let c = 0; c < buffer.length; c++) buffer[c]!.push(values[c] ?? null);
-    destination.buffered += 1;
-    this.buffered += 1;
-    this.rows += 1;
-    if (destination.buffered >= this.sliceRows) this.flushBuffer(prefix, destination);
-    else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
+    this.appended(prefix, destination, 1);
   }
 
   /**
@@ -90,13 +86,18 @@ export class PartWriter {
           for (let i = offset; i < offset + count; i++) target.push(source[i] ?? null);
         }
       }
-      destination.buffered += count;
-      this.buffered += count;
-      this.rows += count;
       offset += count;
-      if (destination.buffered >= sliceRows) this.flushBuffer(prefix, destination);
-      else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
+      this.appended(prefix, destination, count);
     }
+  }
+
+  /** Counts `count` rows just buffered under `prefix`, and writes what is due. */
+  private appended(prefix: string, destination: Destination, count: number): void {
+    destination.buffered += count;
+    this.buffered += count;
+    this.rows += count;
+    if (destination.buffered >= this.sliceRows) this.flushBuffer(prefix, destination);
+    else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
   }
 
   /** Flushes, closes and uploads every part; returns the keys written. */

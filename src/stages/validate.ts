@@ -155,18 +155,21 @@ function shardOfKey(key: Key, shards: number): number {
   return Math.floor((h / 2 ** 32) * shards);
 }
 
-/** A raw text value as validation reads it: the parsed value, or why it cannot be one. */
-function parseText(
-  spec: EntitySpec['columns'][number],
-  text: string,
-  parseContext: { timeZone: string },
-): { ok: true; value: Value } | { ok: false; reason: string } {
-  const parsed = parseValue(spec, text, parseContext);
-  if (!parsed.ok) return parsed;
-  const value = parsed.value;
-  if (spec.enum && typeof value === 'string')
-    return { ok: true, value: value.trim().toLowerCase() };
-  return { ok: true, value };
+/** A parsed value as validation stores it: enum text trimmed and lower-cased. */
+function normalised(spec: EntitySpec['columns'][number], value: Value): Value {
+  return spec.enum && typeof value === 'string' ? value.trim().toLowerCase() : value;
+}
+
+/** The first table that knows `key`: callers list this run's tables before earlier runs'. */
+function firstVersion(
+  tables: readonly KeyVersionTable<KeyVersion>[],
+  key: Key,
+): KeyVersion | undefined {
+  for (const table of tables) {
+    const version = table.get(key);
+    if (version) return version;
+  }
+  return undefined;
 }
 
 /** Validates shard `task.shard` of one entity's raw rows (see {@link ValidateShardTask}). */
@@ -198,13 +201,8 @@ export async function validateShard(
     return version;
   };
   /** This run's version of a parent key first, then the latest validated before. */
-  const findParent = (entityName: string, key: Key): KeyVersion | undefined => {
-    for (const table of parentTables.get(entityName) ?? []) {
-      const version = table.get(key);
-      if (version) return version;
-    }
-    return undefined;
-  };
+  const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
+    firstVersion(parentTables.get(entityName) ?? [], key);
 
   const rowsPerPart = config.CARTPIPE_ROWS_PER_PART;
   const writers: Writers = {
@@ -245,9 +243,9 @@ export async function validateShard(
         const spec = entity.columns[k]!;
         const text = raw[spec.name]?.[i] as string | null | undefined;
         if (text === null || text === undefined || text.trim() === '') return undefined;
-        const parsed = parseText(spec, text, parseContext);
+        const parsed = parseValue(spec, text, parseContext);
         if (!parsed.ok) return undefined;
-        values[k] = parsed.value;
+        values[k] = normalised(spec, parsed.value);
       }
       return keyOfValues(values);
     };
@@ -314,16 +312,21 @@ export async function validateShard(
                 if (spec.required) reasons.push(`missing_value:${spec.name}`);
                 continue;
               }
-              const parsed = parseText(spec, text, parseContext);
+              const parsed = parseValue(spec, text, parseContext);
               if (!parsed.ok) {
                 reasons.push(`${parsed.reason}:${spec.name}`);
                 values[c] = null;
                 continue;
               }
-              const value = parsed.value;
-              if (spec.type === 'string' && typeof value === 'string' && looksLikeFormula(value)) {
+              // The formula check sees the text as written, before an enum value is normalised.
+              if (
+                spec.type === 'string' &&
+                typeof parsed.value === 'string' &&
+                looksLikeFormula(parsed.value)
+              ) {
                 reasons.push(`formula_like:${spec.name}`);
               }
+              const value = normalised(spec, parsed.value);
               if (spec.enum && typeof value === 'string' && !spec.enum.includes(value)) {
                 reasons.push(`not_in_enum:${spec.name}`);
               }
@@ -429,13 +432,8 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     }
     return index;
   };
-  const findParent = (entityName: string, key: Key): KeyVersion | undefined => {
-    for (const table of thisRun.get(entityName) ?? []) {
-      const version = table.get(key);
-      if (version) return version;
-    }
-    return earlier.get(entityName)?.get(key);
-  };
+  const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
+    firstVersion(thisRun.get(entityName) ?? [], key) ?? earlier.get(entityName)?.get(key);
 
   try {
     for (const entity of entitiesInOrder(profile)) {
