@@ -344,6 +344,8 @@ interface ByteTarget {
 /** A dictionary stops growing past these (parquet-mr's default page size for the bytes). */
 const MAX_DICTIONARY_ENTRIES = 1 << 16;
 const MAX_DICTIONARY_BYTES = 1024 * 1024;
+/** Heap a dictionary entry costs beyond its PLAIN bytes: a Map entry and an array slot. */
+const DICTIONARY_ENTRY_OVERHEAD = 48;
 
 /** Grows a typed array to hold at least `length` elements, keeping its contents. */
 function grown<T extends Uint8Array | Int32Array>(array: T, length: number): T {
@@ -402,6 +404,21 @@ class ColumnChunkBuilder {
       this.endPage();
     }
     this.addPlain(data, start, end);
+  }
+
+  /**
+   * Bytes this open chunk holds: finished pages, the open page and the dictionary (its values
+   * and, roughly, the lookup entry each costs).
+   */
+  heldBytes(): number {
+    return (
+      this.pages.buf.length +
+      (this.pageValues?.buf.length ?? 0) +
+      this.pageLevels.length +
+      this.pageIndexes.byteLength +
+      this.dictionaryBytes +
+      this.entries.length * DICTIONARY_ENTRY_OVERHEAD
+    );
   }
 
   /** Writes the chunk (dictionary page first) at the target's offset. */
@@ -654,18 +671,25 @@ function encodePage(
  * as external memory that makes V8 collect sooner. Large ones are not kept.
  */
 const sinkPool: ByteSink[] = [];
-const POOLED_SINKS = 32;
+/** What the pool may keep: enough for a row group's chunks, not a thread's worth of garbage. */
+const POOLED_BYTES = 16 * 1024 * 1024;
 const POOLED_SINK_BYTES = 2 * 1024 * 1024;
+let pooledBytes = 0;
 
 function takeSink(): ByteSink {
   // Small to start: validate has a column chunk open per column of every date it writes.
-  const sink = sinkPool.pop() ?? new ByteSink(1024);
+  const sink = sinkPool.pop();
+  if (!sink) return new ByteSink(1024);
+  pooledBytes -= sink.buf.length;
   sink.pos = 0;
   return sink;
 }
 
 function releaseSink(sink: ByteSink): void {
-  if (sinkPool.length < POOLED_SINKS && sink.buf.length <= POOLED_SINK_BYTES) sinkPool.push(sink);
+  const size = sink.buf.length;
+  if (size > POOLED_SINK_BYTES || pooledBytes + size > POOLED_BYTES) return;
+  sinkPool.push(sink);
+  pooledBytes += size;
 }
 
 /**
@@ -699,6 +723,13 @@ export class ParquetEncoder {
     }
     this.openRows += length;
     this.rows += length;
+  }
+
+  /** Bytes the open row group holds in memory until it is written (an estimate). */
+  heldBytes(): number {
+    let bytes = 0;
+    for (const builder of this.open ?? []) bytes += builder.heldBytes();
+    return bytes;
   }
 
   /** Writes the open row group, if it has rows. */

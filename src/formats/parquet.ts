@@ -103,6 +103,11 @@ export class ParquetFileWriter {
     this.rows += length;
   }
 
+  /** Bytes the open row group holds in memory (see {@link ParquetEncoder.heldBytes}). */
+  heldBytes(): number {
+    return this.encoder.heldBytes();
+  }
+
   /** Writes the open row group now (a caller bounding how much it keeps in memory). */
   endRowGroup(): void {
     this.emit(() => this.encoder.endRowGroup());
@@ -142,15 +147,19 @@ export class ParquetFileWriter {
   }
 }
 
-/** An AsyncBuffer over bytes in memory. */
+/**
+ * An AsyncBuffer over bytes in memory, without copying them: a reader asks for slices (a footer,
+ * a column chunk), and only those are copied, so a part is held once however it is read.
+ */
 export function bufferOf(bytes: Uint8Array): AsyncBuffer {
-  const ab = bytes.buffer.slice(
-    bytes.byteOffset,
-    bytes.byteOffset + bytes.byteLength,
-  ) as ArrayBuffer;
+  const { buffer, byteOffset, byteLength } = bytes;
+  // Offsets as ArrayBuffer.slice takes them (negative from the end), within these bytes.
+  const within = (offset: number) =>
+    byteOffset + Math.max(0, Math.min(byteLength, offset < 0 ? byteLength + offset : offset));
   return {
-    byteLength: ab.byteLength,
-    slice: (start: number, end?: number) => ab.slice(start, end),
+    byteLength,
+    slice: (start: number, end = byteLength) =>
+      buffer.slice(within(start), within(end)) as ArrayBuffer,
   };
 }
 

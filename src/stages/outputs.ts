@@ -30,8 +30,15 @@ export interface PartWriterOptions {
    * rowGroupSize). Smaller lets the values go sooner: less garbage-collector work and memory.
    */
   sliceRows?: number;
-  /** Total buffered rows across destinations before the largest buffers are written. */
+  /** Total buffered rows across destinations before the largest buffers are encoded. */
   maxBufferedRows?: number;
+  /**
+   * Bytes the open row groups of all destinations may hold (encoded pages, dictionaries) before
+   * the largest are written out (default 64 MiB). Checked whenever buffers are encoded for
+   * maxBufferedRows, so a writer with many destinations (validate: one a date) keeps row groups
+   * as large as this allows instead of ending one whenever its buffer is encoded.
+   */
+  maxHeldBytes?: number;
   /** Column statistics in the parts (default on; see ParquetFileWriter). */
   statistics?: boolean;
   /** Input file these parts come from (upload): part names carry its index. */
@@ -138,19 +145,36 @@ export class PartWriter {
   }
 
   private flushLargest(): void {
+    const limit = this.options.maxBufferedRows ?? 400_000;
     const bySize = [...this.destinations.entries()].sort((a, b) => b[1].buffered - a[1].buffered);
     for (const [prefix, d] of bySize) {
-      if (this.buffered < (this.options.maxBufferedRows ?? 400_000) / 2) break;
-      // Written out, not only encoded: many destinations' open row groups would add up.
-      this.flushBuffer(prefix, d, { endRowGroup: true });
+      if (this.buffered < limit / 2) break;
+      this.flushBuffer(prefix, d);
+    }
+    this.endLargestRowGroups();
+  }
+
+  /** Writes out the open row groups that hold the most bytes while all hold more than allowed. */
+  private endLargestRowGroups(): void {
+    const limit = this.options.maxHeldBytes ?? 64 * 1024 * 1024;
+    const held: [Destination, number][] = [];
+    let total = 0;
+    for (const d of this.destinations.values()) {
+      if (!d.file) continue;
+      const bytes = d.file.heldBytes();
+      held.push([d, bytes]);
+      total += bytes;
+    }
+    if (total <= limit) return;
+    held.sort((a, b) => b[1] - a[1]);
+    for (const [d, bytes] of held) {
+      if (total <= limit / 2) break;
+      d.file!.endRowGroup();
+      total -= bytes;
     }
   }
 
-  private flushBuffer(
-    prefix: string,
-    d: Destination,
-    options: { endRowGroup?: boolean } = {},
-  ): void {
+  private flushBuffer(prefix: string, d: Destination): void {
     if (d.buffered === 0) return;
     if (!d.file) {
       d.file = new ParquetFileWriter(join(this.dir, `${this.fileCount++}.parquet`), this.schema, {
@@ -161,7 +185,6 @@ export class PartWriter {
     const columns: Columns = {};
     this.schema.forEach((c, i) => (columns[c.name] = d.buffer[i]!));
     d.file.write(columns);
-    if (options.endRowGroup) d.file.endRowGroup();
     this.buffered -= d.buffered;
     d.buffer = this.emptyBuffer();
     d.buffered = 0;

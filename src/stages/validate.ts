@@ -104,6 +104,13 @@ function rowFingerprint(columns: readonly (readonly Value[])[], row: number): nu
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+/**
+ * Rows reach validate's writers one at a time, spread over a date each: values wait as JS arrays
+ * only briefly (a few thousand rows a date, 32k in all) and then sit encoded in their date's open
+ * row group, which is how the writer's byte budget, not the row count, bounds memory.
+ */
+const WRITER_OPTIONS = { sliceRows: 4096, maxBufferedRows: 32_768 };
+
 interface Writers {
   validated: PartWriter;
   held: PartWriter;
@@ -204,11 +211,11 @@ export async function validateShard(
   const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
     firstVersion(parentTables.get(entityName) ?? [], key);
 
-  const rowsPerPart = config.CARTPIPE_ROWS_PER_PART;
+  const options = { ...WRITER_OPTIONS, rowsPerPart: config.CARTPIPE_ROWS_PER_PART, file: shard };
   const writers: Writers = {
-    validated: new PartWriter(store, validatedSchema(entity), { rowsPerPart, file: shard }),
-    held: new PartWriter(store, heldSchema(entity), { rowsPerPart, file: shard }),
-    rejected: new PartWriter(store, rejectedSchema(entity), { rowsPerPart, file: shard }),
+    validated: new PartWriter(store, validatedSchema(entity), options),
+    held: new PartWriter(store, heldSchema(entity), options),
+    rejected: new PartWriter(store, rejectedSchema(entity), options),
   };
   try {
     const names = entity.columns.map((c) => c.name);

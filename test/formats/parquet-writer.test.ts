@@ -735,3 +735,31 @@ describe('Parquet writer conformance', () => {
     expect(duckRow).toEqual({ n: BigInt(rows), digest: expected });
   });
 });
+
+describe('bufferOf', () => {
+  it('reads a file that sits inside a larger buffer, from its own offset, without copying it whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cartpipe-bufferof-'));
+    try {
+      const path = join(dir, 'inner.parquet');
+      const ids: Value[] = Array.from({ length: 1000 }, (_, i) => i * 3);
+      const writer = new ParquetFileWriter(path, [{ name: 'id', type: 'int' }]);
+      writer.write({ id: ids });
+      writer.close();
+      const bytes = readFileSync(path);
+      // The file between 100 junk bytes before and after, as a view that starts at 100.
+      const padded = new Uint8Array(bytes.length + 200).fill(0xab);
+      padded.set(bytes, 100);
+      const view = padded.subarray(100, 100 + bytes.length);
+      const file = bufferOf(view);
+      expect(file.byteLength).toBe(bytes.length);
+      expect(new Uint8Array(file.slice(0, 4))).toEqual(new Uint8Array(Buffer.from('PAR1')));
+      expect(new Uint8Array(file.slice(-4))).toEqual(new Uint8Array(Buffer.from('PAR1')));
+      expect(file.slice(bytes.length - 8, bytes.length + 50).byteLength).toBe(8);
+      const read: Value[] = [];
+      for await (const group of readParquet(file)) read.push(...group.id!);
+      expect(read).toEqual(ids);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
