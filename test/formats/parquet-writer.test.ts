@@ -752,9 +752,9 @@ describe('bufferOf', () => {
       const view = padded.subarray(100, 100 + bytes.length);
       const file = bufferOf(view);
       expect(file.byteLength).toBe(bytes.length);
-      expect(new Uint8Array(file.slice(0, 4))).toEqual(new Uint8Array(Buffer.from('PAR1')));
-      expect(new Uint8Array(file.slice(-4))).toEqual(new Uint8Array(Buffer.from('PAR1')));
-      expect(file.slice(bytes.length - 8, bytes.length + 50).byteLength).toBe(8);
+      expect(new Uint8Array(await file.slice(0, 4))).toEqual(new Uint8Array(Buffer.from('PAR1')));
+      expect(new Uint8Array(await file.slice(-4))).toEqual(new Uint8Array(Buffer.from('PAR1')));
+      expect((await file.slice(bytes.length - 8, bytes.length + 50)).byteLength).toBe(8);
       const read: Value[] = [];
       for await (const group of readParquet(file)) read.push(...group.id!);
       expect(read).toEqual(ids);
