@@ -27,6 +27,47 @@ const IDLE_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Rows encoded at a time: each slice's values become pages, and garbage, straight away. */
 const SLICE_ROWS = 10_000;
 
+/** `columns` as the encoder takes them: in schema order, checked to be of one length. */
+function columnsInSchemaOrder(
+  schema: readonly ColumnDef[],
+  columns: Columns,
+): { data: Value[][]; length: number } {
+  const length = columns[schema[0]!.name]?.length ?? 0;
+  const data = schema.map((c) => {
+    const values = columns[c.name];
+    if (!values || values.length !== length) {
+      throw new Error(
+        `parquet batch column ${c.name} has ${values?.length ?? 0} values, expected ${length}`,
+      );
+    }
+    return values;
+  });
+  return { data, length };
+}
+
+/**
+ * A whole Parquet file in memory, in one row group: for batches small enough to hold, such as a
+ * KPI period's rows. The same bytes ParquetFileWriter writes for them, without a file: creating
+ * one costs ~0.7 ms on these disks, and compute-kpi wrote two per day of a year's batch.
+ * @example
+ * const bytes = encodeParquet([{ name: 'id', type: 'int' }], { id: [1, 2] });
+ */
+export function encodeParquet(
+  schema: readonly ColumnDef[],
+  columns: Columns,
+  options: { statistics?: boolean } = {},
+): Uint8Array {
+  const { data, length } = columnsInSchemaOrder(schema, columns);
+  const out = new ByteSink(16 * 1024);
+  const target = { write: (bytes: Uint8Array) => out.bytes(bytes), offset: () => out.pos };
+  const encoder = new ParquetEncoder(target, schema, { statistics: options.statistics ?? true });
+  for (let start = 0; start < length; start += SLICE_ROWS) {
+    encoder.append(data, start, Math.min(SLICE_ROWS, length - start));
+  }
+  encoder.finish();
+  return out.buf.subarray(0, out.pos);
+}
+
 /**
  * Writes one Parquet file to `path`, a batch at a time.
  * @example
@@ -80,16 +121,7 @@ export class ParquetFileWriter {
    * rowGroupSize rows, and by endRowGroup() or close().
    */
   write(columns: Columns): void {
-    const length = columns[this.schema[0]!.name]?.length ?? 0;
-    const data = this.schema.map((c) => {
-      const values = columns[c.name];
-      if (!values || values.length !== length) {
-        throw new Error(
-          `parquet batch column ${c.name} has ${values?.length ?? 0} values, expected ${length}`,
-        );
-      }
-      return values;
-    });
+    const { data, length } = columnsInSchemaOrder(this.schema, columns);
     if (length === 0) return;
     this.emit(() => {
       for (let start = 0; start < length;) {

@@ -6,13 +6,9 @@
  * re-runs idempotent. Then the profile's sinks (online-retail's purchase history) rewrite each
  * touched date.
  */
-import { rmSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { layout } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
-import { ParquetFileWriter, type Value } from '../formats/parquet.js';
+import { encodeParquet, type Value } from '../formats/parquet.js';
 import { getProfile } from '../profiles/registry.js';
 import { profileSettings, runKpis } from '../profiles/settings.js';
 import { addDays, dateInZone, periodOf, startOfDate } from '../profiles/time.js';
@@ -119,13 +115,6 @@ export interface KpiWindowRows {
 const threadUndatedRows = new UndatedRowsCache();
 
 /**
- * This thread's folder for the KPI Parquet files on their way to the store (one per thread: a
- * folder made and removed per window cost more than the window's files). The OS temp folder is
- * the task's scratch volume, which goes with the task.
- */
-let threadKpiDir: string | undefined;
-
-/**
  * What a profile reads for one window or sink date: a fresh reader over the validated/ runs
  * committed by now (a fresh CommittedRuns, so a run that committed while an earlier window was
  * computed is seen), sharing this thread's undated rows.
@@ -164,7 +153,6 @@ export async function computeKpiWindow(
   // The window's Parquet copies are written here, on the thread that computed them: on the main
   // thread, hundreds of small files one after another were the stage's serial part.
   const written: string[] = [];
-  const dir = (threadKpiDir ??= mkdtempSync(join(tmpdir(), 'cartpipe-kpi-')));
   for (const kpi of window.kpis) {
     const rows = byKpi[kpi.name] ?? [];
     const key = layout.kpiPartKey(task.run.dataset, kpi.name, window.date);
@@ -172,19 +160,10 @@ export async function computeKpiWindow(
       await store.delete([key]);
       continue;
     }
-    const path = join(dir, `${kpi.name}-${window.period}-${window.date}.parquet`);
-    const writer = new ParquetFileWriter(path, kpi.columns);
-    writer.write(
-      Object.fromEntries(
-        kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
-      ),
+    const columns = Object.fromEntries(
+      kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
     );
-    writer.close();
-    try {
-      await store.putFile(key, path, 'application/vnd.apache.parquet');
-    } finally {
-      rmSync(path, { force: true });
-    }
+    await store.put(key, encodeParquet(kpi.columns, columns), 'application/vnd.apache.parquet');
     written.push(key);
   }
   return { byKpi, partsRead: reader.partsRead, written };

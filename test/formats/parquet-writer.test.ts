@@ -9,6 +9,7 @@ import { deserializeTCompactProtocol } from 'hyparquet/src/thrift.js';
 import { seededRandom } from '../helpers/random.js';
 import {
   bufferOf,
+  encodeParquet,
   ParquetFileWriter,
   readParquet,
   type ColumnDef,
@@ -761,5 +762,50 @@ describe('bufferOf', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('encodeParquet', () => {
+  it('gives the bytes ParquetFileWriter writes for the same rows in one row group', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cartpipe-encode-'));
+    try {
+      const schema: ColumnDef[] = [
+        { name: 'date', type: 'timestamp' },
+        { name: 'category', type: 'string' },
+        { name: 'revenue', type: 'float' },
+        { name: 'orders', type: 'int' },
+      ];
+      const rows = 25_000; // more than one encoder slice
+      const columns: Columns = {
+        date: Array.from({ length: rows }, (_, i) => Date.UTC(2024, 0, 1) + (i % 31) * 86_400_000),
+        category: Array.from({ length: rows }, (_, i) => (i % 17 === 0 ? null : `cat-${i % 40}`)),
+        revenue: Array.from({ length: rows }, (_, i) => (i * 1.25) % 997),
+        orders: Array.from({ length: rows }, (_, i) => (i % 9 === 0 ? null : i)),
+      };
+      const path = join(dir, 'file.parquet');
+      const writer = new ParquetFileWriter(path, schema);
+      writer.write(columns);
+      writer.close();
+      const bytes = encodeParquet(schema, columns);
+      expect(Buffer.from(bytes).equals(readFileSync(path))).toBe(true);
+      const back: Columns = { date: [], category: [], revenue: [], orders: [] };
+      for await (const group of readParquet(bufferOf(bytes)))
+        for (const c of schema) back[c.name]!.push(...group[c.name]!);
+      expect(back).toEqual(columns);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects columns of different lengths', () => {
+    expect(() =>
+      encodeParquet(
+        [
+          { name: 'a', type: 'int' },
+          { name: 'b', type: 'int' },
+        ],
+        { a: [1, 2], b: [1] },
+      ),
+    ).toThrow('parquet batch column b has 1 values, expected 2');
   });
 });
