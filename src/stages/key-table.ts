@@ -144,55 +144,108 @@ export class KeyTable {
   }
 }
 
+/** Tags a tagged KeyVersionTable keeps per key: 37 bits, so tag and version fit one float64. */
+export const TAG_LIMIT = 2 ** 37;
+/** Low part of a tagged entry: its version's index + 1, 0 for none. */
+const VERSION_SLOTS = 2 ** 16;
+
 /**
  * Key -> version (date partition, load time, run) for millions of keys: the table holds an
  * index into the few distinct versions (one per date and run), not an object per key.
+ *
+ * A `tagged` table also keeps a number below {@link TAG_LIMIT} per key, and may know a key
+ * before it has a version: validate keeps each key's row fingerprint there, so one table (16
+ * bytes a slot) both finds duplicates and lists the batch's valid keys, where two tables did.
+ * A key without a version is not in the table as far as get(), has() and forEach() go.
  */
 export class KeyVersionTable<V extends object> {
   private readonly table: KeyTable;
   private readonly versions: V[] = [];
   private readonly indexOf = new Map<V, number>();
+  readonly tagged: boolean;
 
   /** `shared`: the table's arrays live in SharedArrayBuffers (see {@link KeyTable.data}). */
-  constructor(options: { capacity?: number; shared?: boolean; table?: KeyTable } = {}) {
+  constructor(
+    options: { capacity?: number; shared?: boolean; tagged?: boolean; table?: KeyTable } = {},
+  ) {
     this.table = options.table ?? new KeyTable(options.capacity, options.shared);
+    this.tagged = options.tagged ?? false;
   }
 
+  /** Keys in the table (in a tagged one, those without a version too). */
   get size(): number {
     return this.table.size;
   }
 
   get(key: Key): V | undefined {
-    const index = this.table.get(key);
-    return index === undefined ? undefined : this.versions[index];
+    const entry = this.table.get(key);
+    if (entry === undefined) return undefined;
+    if (!this.tagged) return this.versions[entry];
+    const slot = entry % VERSION_SLOTS;
+    return slot === 0 ? undefined : this.versions[slot - 1];
   }
 
   has(key: Key): boolean {
-    return this.table.has(key);
+    return this.get(key) !== undefined;
   }
 
   /** Versions are compared by identity: pass shared objects (one per date and run). */
   set(key: Key, version: V): void {
     let index = this.indexOf.get(version);
     if (index === undefined) {
+      if (this.tagged && this.versions.length >= VERSION_SLOTS - 1) {
+        throw new Error(`a key table holds at most ${VERSION_SLOTS - 1} versions (dates x runs)`);
+      }
       index = this.versions.push(version) - 1;
       this.indexOf.set(version, index);
     }
-    this.table.set(key, index);
+    if (!this.tagged) {
+      this.table.set(key, index);
+      return;
+    }
+    const entry = this.table.get(key);
+    const tag = entry === undefined ? 0 : Math.floor(entry / VERSION_SLOTS);
+    this.table.set(key, tag * VERSION_SLOTS + index + 1);
+  }
+
+  /** The tag of `key` in a tagged table, whether or not it has a version yet. */
+  tagOf(key: Key): number | undefined {
+    const entry = this.table.get(key);
+    return entry === undefined ? undefined : Math.floor(entry / VERSION_SLOTS);
+  }
+
+  /** Sets the tag (0 <= tag < TAG_LIMIT) of `key` in a tagged table, keeping its version. */
+  setTag(key: Key, tag: number): void {
+    if (!this.tagged) throw new Error('setTag on a table made without tags');
+    if (!(tag >= 0 && tag < TAG_LIMIT && Number.isInteger(tag))) {
+      throw new RangeError(`tag ${tag} is not an integer in [0, 2^37)`);
+    }
+    const entry = this.table.get(key);
+    this.table.set(key, tag * VERSION_SLOTS + (entry === undefined ? 0 : entry % VERSION_SLOTS));
   }
 
   forEach(visit: (key: Key, version: V) => void): void {
-    this.table.forEach((key, index) => visit(key, this.versions[index]!));
+    if (!this.tagged) {
+      this.table.forEach((key, index) => visit(key, this.versions[index]!));
+      return;
+    }
+    this.table.forEach((key, entry) => {
+      const slot = entry % VERSION_SLOTS;
+      if (slot !== 0) visit(key, this.versions[slot - 1]!);
+    });
   }
 
   /** The table as data a worker thread can take (see {@link KeyTable.data}). */
   data(): KeyVersionData<V> {
-    return { table: this.table.data(), versions: [...this.versions] };
+    return { table: this.table.data(), versions: [...this.versions], tagged: this.tagged };
   }
 
   /** A table over `data` (its arrays are not copied); the versions are its own objects. */
   static from<V extends object>(data: KeyVersionData<V>): KeyVersionTable<V> {
-    const table = new KeyVersionTable<V>({ table: KeyTable.from(data.table) });
+    const table = new KeyVersionTable<V>({
+      table: KeyTable.from(data.table),
+      tagged: data.tagged ?? false,
+    });
     data.versions.forEach((v, i) => {
       table.versions.push(v);
       table.indexOf.set(v, i);
@@ -204,4 +257,5 @@ export class KeyVersionTable<V extends object> {
 export interface KeyVersionData<V> {
   table: KeyTableData;
   versions: V[];
+  tagged?: boolean;
 }

@@ -25,7 +25,7 @@ import { parseValue } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS, type StageConfig, type StageContext } from './context.js';
 import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
-import { hashOf, KeyTable, KeyVersionTable, type KeyVersionData } from './key-table.js';
+import { hashOf, KeyTable, KeyVersionTable, TAG_LIMIT, type KeyVersionData } from './key-table.js';
 import { PartWriter, removeStaleOutputs } from './outputs.js';
 import { rawSchema } from './upload.js';
 
@@ -192,8 +192,9 @@ export async function validateShard(
   const parseContext = { timeZone };
   const counts = emptyCounts();
   const touched = new Set<string>();
-  // Keys of this run are shared: the next entity's shards look them up without a copy.
-  const mine = new KeyVersionTable<KeyVersion>({ shared: true });
+  // Every key this shard has seen, tagged with its row's fingerprint (duplicates), with a
+  // version once its row is valid. Shared: the next entity's shards look keys up without a copy.
+  const mine = new KeyVersionTable<KeyVersion>({ shared: true, tagged: true });
   const parentTables = new Map(
     Object.entries(task.parents).map(([name, t]) => [
       name,
@@ -233,7 +234,6 @@ export async function validateShard(
     };
     const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
     const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
-    const keyFingerprints = new KeyTable();
     const rowFingerprints = new KeyTable();
     const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
     const keyOfValues = (values: Value[]): Key | undefined => {
@@ -354,13 +354,16 @@ export async function validateShard(
           }
           const key = reasons.length === 0 ? keyOfValues(values) : undefined;
           if (key !== undefined) {
-            const seen = keyFingerprints.get(key);
-            if (seen === print) {
+            // A row with the key of one seen before: an exact copy if their fingerprints agree
+            // (37 of their 53 bits are kept per key), a conflicting row otherwise.
+            const seen = mine.tagOf(key);
+            const tag = print % TAG_LIMIT;
+            if (seen === tag) {
               counts.duplicatesDropped += 1;
               continue;
             }
             if (seen !== undefined) reasons.push('duplicate_key');
-            else keyFingerprints.set(key, print);
+            else mine.setTag(key, tag);
           } else if (rowFingerprints.has(print)) {
             counts.duplicatesDropped += 1;
             continue;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { KeyTable, KeyVersionTable } from '../../src/stages/key-table.js';
+import { KeyTable, KeyVersionTable, TAG_LIMIT } from '../../src/stages/key-table.js';
 import { seededRandom } from '../helpers/random.js';
 
 describe('KeyTable', () => {
@@ -77,5 +77,39 @@ describe('KeyVersionTable', () => {
     there.forEach((key, version) => seen.push([key, version.date]));
     expect(seen).toHaveLength(5_001);
     expect(new Set(seen.map(([key]) => key)).size).toBe(5_001);
+  });
+  it('keeps a tag per key apart from its version, and hides keys that have no version yet', () => {
+    const days = [{ date: '2024-01-01' }, { date: '2024-01-02' }];
+    const table = new KeyVersionTable<{ date: string }>({ shared: true, tagged: true });
+    // Tags as validate makes them: 53-bit fingerprints cut to 37 bits, largest and smallest too.
+    const tagOf = (id: number) => (id === 0 ? TAG_LIMIT - 1 : (id * 2654435761 * 8191) % TAG_LIMIT);
+    for (let id = 0; id < 20_000; id++) table.setTag(id, tagOf(id));
+    table.setTag('composite\u00017', 0);
+    // Every third key gets a version; its tag must not change, nor the others' versions.
+    for (let id = 0; id < 20_000; id += 3) table.set(id, days[id % 2]!);
+    table.set('composite\u00017', days[1]!);
+    table.setTag(3, 12345); // a new tag keeps the version
+    const there = KeyVersionTable.from(structuredClone(table.data()));
+    for (const t of [table, there]) {
+      expect(t.tagged).toBe(true);
+      for (let id = 0; id < 20_000; id++) {
+        expect(t.tagOf(id)).toBe(id === 3 ? 12345 : tagOf(id));
+        expect(t.get(id)).toEqual(id % 3 === 0 ? days[id % 2] : undefined);
+        expect(t.has(id)).toBe(id % 3 === 0);
+      }
+      expect(t.tagOf('composite\u00017')).toBe(0);
+      expect(t.get('composite\u00017')).toEqual(days[1]);
+      expect(t.tagOf(20_000)).toBeUndefined();
+      const visited: unknown[] = [];
+      t.forEach((key) => visited.push(key));
+      expect(visited).toHaveLength(Math.ceil(20_000 / 3) + 1);
+    }
+  });
+  it('refuses tags outside [0, 2^37), and tags on a table made without them', () => {
+    const table = new KeyVersionTable<{ date: string }>({ tagged: true });
+    expect(() => table.setTag(1, TAG_LIMIT)).toThrow(RangeError);
+    expect(() => table.setTag(1, -1)).toThrow(RangeError);
+    expect(() => table.setTag(1, 0.5)).toThrow(RangeError);
+    expect(() => new KeyVersionTable<{ date: string }>().setTag(1, 1)).toThrow(/without tags/);
   });
 });
