@@ -31,13 +31,6 @@ export interface ComputeKpiResult {
 
 const PERIOD_ORDER: Record<KpiPeriod, number> = { day: 0, week: 1, month: 2, year: 3 };
 
-/**
- * Windows a thread computes at once. A window makes a dozen store round trips (committed runs,
- * each date's listing, each part) between short bursts of work; one at a time, threads waited
- * on them for 40% of compute-kpi's time at 1M rows on local files, and S3's latency is larger.
- */
-const WINDOWS_PER_THREAD = 3;
-
 /** Validated date partitions (pipeline zone) holding the instants [start, end). */
 function datesCovering(start: number, end: number, zone: string): string[] {
   const last = dateInZone(end - 1, zone);
@@ -182,7 +175,7 @@ export async function runComputeKpi(
   const outputs: string[] = [];
   let partsRead = 0;
   const windows = planKpiWindows(kpis, dates, timeZone);
-  const threads = new StageThreads(ctx, windows.length, { piecesPerThread: WINDOWS_PER_THREAD });
+  const threads = new StageThreads(ctx, windows.length);
   try {
     // Each period is recomputed under its (dataset, date) lease: two runs touching the same date
     // take turns, and the later one reads everything the earlier one saw, so neither's write

@@ -42,36 +42,24 @@ function workerScript(): string {
   return script;
 }
 
-export interface StageThreadsOptions {
-  /**
-   * Pieces a thread (or this thread, without workers) works on at once (default 1). More than
-   * one suits pieces that wait on the store between bits of work: while one waits for a reply,
-   * the thread computes another. CPU-bound pieces keep 1: two would only hold twice the memory.
-   */
-  piecesPerThread?: number;
-}
-
 export class StageThreads {
   readonly size: number;
   private readonly pool: Piscina | undefined;
-  private readonly piecesPerThread: number;
 
   /** `pieces`: how many pieces the stage has; no more threads than that are started. */
   constructor(
     private readonly ctx: Pick<StageContext, 'store' | 'config' | 'signal'>,
     pieces: number,
-    options: StageThreadsOptions = {},
   ) {
     this.size = Math.max(1, Math.min(workerCount(ctx.config.CARTPIPE_WORKERS), pieces));
-    this.piecesPerThread = Math.max(1, options.piecesPerThread ?? 1);
     this.pool =
       this.size > 1
         ? new Piscina({
             filename: workerScript(),
             minThreads: this.size,
             maxThreads: this.size,
-            // A piece waits for a free slot rather than in a busy thread's own queue.
-            concurrentTasksPerWorker: this.piecesPerThread,
+            // A piece waits for a free thread rather than in a thread's own queue.
+            concurrentTasksPerWorker: 1,
             resourceLimits: WORKER_RESOURCE_LIMITS,
           })
         : undefined;
@@ -126,9 +114,9 @@ export class StageThreads {
         }
       }
     };
-    // One more in flight per thread than it works on: while the caller finishes one item's
-    // result (compute-kpi writes its KPI rows), the thread that computed it has the next one.
-    const lanes = this.pool ? this.size * (this.piecesPerThread + 1) : this.piecesPerThread;
+    // Twice as many in flight as threads: while the caller finishes one item's result (compute-
+    // kpi writes its KPI rows), the thread that computed it already has the next one.
+    const lanes = this.pool ? this.size * 2 : 1;
     await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
     if (failure) throw failure.error;
     return results;
