@@ -191,21 +191,8 @@ export class KeyVersionTable<V extends object> {
 
   /** Versions are compared by identity: pass shared objects (one per date and run). */
   set(key: Key, version: V): void {
-    let index = this.indexOf.get(version);
-    if (index === undefined) {
-      if (this.tagged && this.versions.length >= VERSION_SLOTS - 1) {
-        throw new Error(`a key table holds at most ${VERSION_SLOTS - 1} versions (dates x runs)`);
-      }
-      index = this.versions.push(version) - 1;
-      this.indexOf.set(version, index);
-    }
-    if (!this.tagged) {
-      this.table.set(key, index);
-      return;
-    }
-    const entry = this.table.get(key);
-    const tag = entry === undefined ? 0 : Math.floor(entry / VERSION_SLOTS);
-    this.table.set(key, tag * VERSION_SLOTS + index + 1);
+    if (this.tagged) throw new Error('set on a tagged table: use setTagged');
+    this.table.set(key, this.indexFor(version));
   }
 
   /** The tag of `key` in a tagged table, whether or not it has a version yet. */
@@ -214,14 +201,29 @@ export class KeyVersionTable<V extends object> {
     return entry === undefined ? undefined : Math.floor(entry / VERSION_SLOTS);
   }
 
-  /** Sets the tag (0 <= tag < TAG_LIMIT) of `key` in a tagged table, keeping its version. */
-  setTag(key: Key, tag: number): void {
-    if (!this.tagged) throw new Error('setTag on a table made without tags');
+  /**
+   * Sets the tag (0 <= tag < TAG_LIMIT) of `key` in a tagged table and its version (none: the
+   * key is known but hidden). One write, no read: the caller knows both.
+   */
+  setTagged(key: Key, tag: number, version?: V): void {
+    if (!this.tagged) throw new Error('setTagged on a table made without tags');
     if (!(tag >= 0 && tag < TAG_LIMIT && Number.isInteger(tag))) {
       throw new RangeError(`tag ${tag} is not an integer in [0, 2^37)`);
     }
-    const entry = this.table.get(key);
-    this.table.set(key, tag * VERSION_SLOTS + (entry === undefined ? 0 : entry % VERSION_SLOTS));
+    this.table.set(key, tag * VERSION_SLOTS + (version ? this.indexFor(version) + 1 : 0));
+  }
+
+  /** The index of `version` among this table's versions, added if new. */
+  private indexFor(version: V): number {
+    let index = this.indexOf.get(version);
+    if (index === undefined) {
+      if (this.tagged && this.versions.length >= VERSION_SLOTS - 1) {
+        throw new Error(`a key table holds at most ${VERSION_SLOTS - 1} versions (dates x runs)`);
+      }
+      index = this.versions.push(version) - 1;
+      this.indexOf.set(version, index);
+    }
+    return index;
   }
 
   forEach(visit: (key: Key, version: V) => void): void {

@@ -104,7 +104,7 @@ export class PartWriter {
     this.buffered += count;
     this.rows += count;
     if (destination.buffered >= this.sliceRows) this.flushBuffer(prefix, destination);
-    else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.flushLargest();
+    else if (this.buffered >= this.maxBufferedRows) this.flushLargest();
   }
 
   /** Flushes, closes and uploads every part; returns the keys written. */
@@ -144,11 +144,14 @@ export class PartWriter {
     return this.options.sliceRows ?? this.options.rowGroupSize ?? 100_000;
   }
 
+  private get maxBufferedRows(): number {
+    return this.options.maxBufferedRows ?? 400_000;
+  }
+
   private flushLargest(): void {
-    const limit = this.options.maxBufferedRows ?? 400_000;
     const bySize = [...this.destinations.entries()].sort((a, b) => b[1].buffered - a[1].buffered);
     for (const [prefix, d] of bySize) {
-      if (this.buffered < limit / 2) break;
+      if (this.buffered < this.maxBufferedRows / 2) break;
       this.flushBuffer(prefix, d);
     }
     this.endLargestRowGroups();

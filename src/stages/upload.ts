@@ -26,7 +26,7 @@ const READ_BATCH_ROWS = 8192;
  * raw part in memory while each of its threads reads it (~16 MB here), and raw/ is read by no one
  * else, so smaller parts cost nothing but a few more requests.
  */
-export const RAW_ROWS_PER_PART = 250_000;
+const RAW_ROWS_PER_PART = 250_000;
 
 export interface UploadResult {
   files: FileReport[];

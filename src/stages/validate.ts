@@ -353,17 +353,18 @@ export async function validateShard(
             }
           }
           const key = reasons.length === 0 ? keyOfValues(values) : undefined;
+          // What the key table keeps of the fingerprint: 37 of its 53 bits.
+          const tag = print % TAG_LIMIT;
           if (key !== undefined) {
-            // A row with the key of one seen before: an exact copy if their fingerprints agree
-            // (37 of their 53 bits are kept per key), a conflicting row otherwise.
+            // A row with the key of one seen before: an exact copy if their fingerprints agree,
+            // a conflicting row otherwise.
             const seen = mine.tagOf(key);
-            const tag = print % TAG_LIMIT;
             if (seen === tag) {
               counts.duplicatesDropped += 1;
               continue;
             }
             if (seen !== undefined) reasons.push('duplicate_key');
-            else mine.setTag(key, tag);
+            else mine.setTagged(key, tag);
           } else if (rowFingerprints.has(print)) {
             counts.duplicatesDropped += 1;
             continue;
@@ -392,7 +393,7 @@ export async function validateShard(
           const date = dateOf(values);
           counts.valid += 1;
           if (date) touched.add(date);
-          if (key !== undefined) mine.set(key, versionOn(date));
+          if (key !== undefined) mine.setTagged(key, tag, versionOn(date));
           writers.validated.appendRow(validPrefix(date), values);
         }
       }

@@ -83,12 +83,12 @@ describe('KeyVersionTable', () => {
     const table = new KeyVersionTable<{ date: string }>({ shared: true, tagged: true });
     // Tags as validate makes them: 53-bit fingerprints cut to 37 bits, largest and smallest too.
     const tagOf = (id: number) => (id === 0 ? TAG_LIMIT - 1 : (id * 2654435761 * 8191) % TAG_LIMIT);
-    for (let id = 0; id < 20_000; id++) table.setTag(id, tagOf(id));
-    table.setTag('composite\u00017', 0);
-    // Every third key gets a version; its tag must not change, nor the others' versions.
-    for (let id = 0; id < 20_000; id += 3) table.set(id, days[id % 2]!);
-    table.set('composite\u00017', days[1]!);
-    table.setTag(3, 12345); // a new tag keeps the version
+    for (let id = 0; id < 20_000; id++) table.setTagged(id, tagOf(id));
+    table.setTagged('composite\u00017', 0);
+    // Every third key gets a version with its tag; the others stay hidden.
+    for (let id = 0; id < 20_000; id += 3) table.setTagged(id, tagOf(id), days[id % 2]!);
+    table.setTagged('composite\u00017', 0, days[1]!);
+    table.setTagged(3, 12345, days[1]!); // a key's tag and version replaced
     const there = KeyVersionTable.from(structuredClone(table.data()));
     for (const t of [table, there]) {
       expect(t.tagged).toBe(true);
@@ -105,11 +105,12 @@ describe('KeyVersionTable', () => {
       expect(visited).toHaveLength(Math.ceil(20_000 / 3) + 1);
     }
   });
-  it('refuses tags outside [0, 2^37), and tags on a table made without them', () => {
+  it('refuses tags outside [0, 2^37), tags on a table made without them, and untagged sets on one with', () => {
     const table = new KeyVersionTable<{ date: string }>({ tagged: true });
-    expect(() => table.setTag(1, TAG_LIMIT)).toThrow(RangeError);
-    expect(() => table.setTag(1, -1)).toThrow(RangeError);
-    expect(() => table.setTag(1, 0.5)).toThrow(RangeError);
-    expect(() => new KeyVersionTable<{ date: string }>().setTag(1, 1)).toThrow(/without tags/);
+    expect(() => table.setTagged(1, TAG_LIMIT)).toThrow(RangeError);
+    expect(() => table.setTagged(1, -1)).toThrow(RangeError);
+    expect(() => table.setTagged(1, 0.5)).toThrow(RangeError);
+    expect(() => new KeyVersionTable<{ date: string }>().setTagged(1, 1)).toThrow(/without tags/);
+    expect(() => table.set(1, { date: '2024-01-01' })).toThrow(/setTagged/);
   });
 });
