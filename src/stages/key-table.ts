@@ -92,6 +92,13 @@ export class KeyTable {
     return this.numbers + this.others.size;
   }
 
+  /** Empties the table and keeps its arrays, so the next batch of keys reuses the memory. */
+  clear(): void {
+    this.keys.fill(EMPTY);
+    this.numbers = 0;
+    this.others.clear();
+  }
+
   get(key: Key): number | undefined {
     if (typeof key !== 'number') return this.others.get(key);
     const k = key + 0; // -0 and 0 are one key, as in a Map
@@ -170,6 +177,13 @@ export class KeyVersionTable<V extends object> {
   ) {
     this.table = options.table ?? new KeyTable(options.capacity, options.shared);
     this.tagged = options.tagged ?? false;
+  }
+
+  /** Empties the table (keys and versions); its arrays stay for the next keys. */
+  clear(): void {
+    this.table.clear();
+    this.versions.length = 0;
+    this.indexOf.clear();
   }
 
   /** Keys in the table (in a tagged one, those without a version too). */
@@ -260,4 +274,125 @@ export interface KeyVersionData<V> {
   table: KeyTableData;
   versions: V[];
   tagged?: boolean;
+}
+
+/**
+ * Which of `buckets` a key belongs to: numbers by their hash, text by its characters (FNV-1a).
+ * Taken from the hash's high bits: a KeyTable places keys by the low bits, which would otherwise
+ * be the same for every key of a bucket and crowd half of its slots.
+ */
+export function bucketOfKey(key: Key, buckets: number): number {
+  let h: number;
+  if (typeof key === 'number') h = hashOf(key + 0);
+  else {
+    h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    h >>>= 0;
+  }
+  return Math.floor((h / 2 ** 32) * buckets);
+}
+
+/** Load of a frozen table: it never grows, so it can be fuller than a growing one. */
+const FROZEN_LOAD = 0.75;
+
+export interface FrozenKeyVersionsData<V> {
+  keys: Float64Array;
+  /** Per slot: its version's index. */
+  slots: Uint16Array;
+  others: [string, number][];
+  versions: V[];
+  size: number;
+}
+
+/**
+ * A read-only key -> version table, built once from a finished one: exactly as many slots as
+ * its keys need at 75% load (a slot count that is not a power of two, placed by multiplying
+ * the hash), a key in 8 bytes and its version's index in 2. About 13 bytes a key, where a
+ * growing table takes 23-46: validate keeps every parent key of a batch in this form while the
+ * children look them up.
+ */
+export class FrozenKeyVersions<V extends object> {
+  private readonly others: Map<string, number>;
+
+  private constructor(private readonly state: FrozenKeyVersionsData<V>) {
+    this.others = new Map(state.others);
+  }
+
+  /** The entries of `table` that have a version, in shared arrays. */
+  static of<V extends object>(table: KeyVersionTable<V>): FrozenKeyVersions<V> {
+    let numbers = 0;
+    let size = 0;
+    table.forEach((key) => {
+      size += 1;
+      if (typeof key === 'number') numbers += 1;
+    });
+    const length = Math.max(1, Math.ceil(numbers / FROZEN_LOAD));
+    const keys = float64s(length, true).fill(EMPTY);
+    const slots = new Uint16Array(new SharedArrayBuffer(length * Uint16Array.BYTES_PER_ELEMENT));
+    const versions: V[] = [];
+    const indexOf = new Map<V, number>();
+    const others: [string, number][] = [];
+    table.forEach((key, version) => {
+      let index = indexOf.get(version);
+      if (index === undefined) {
+        if (versions.length >= VERSION_SLOTS) {
+          throw new Error(`a key table holds at most ${VERSION_SLOTS} versions (dates x runs)`);
+        }
+        index = versions.push(version) - 1;
+        indexOf.set(version, index);
+      }
+      if (typeof key !== 'number') {
+        others.push([key, index]);
+        return;
+      }
+      const k = key + 0;
+      let slot = slotOf(k, length);
+      while (keys[slot] === keys[slot]) slot = slot + 1 === length ? 0 : slot + 1;
+      keys[slot] = k;
+      slots[slot] = index;
+    });
+    return new FrozenKeyVersions({ keys, slots, others, versions, size });
+  }
+
+  static from<V extends object>(data: FrozenKeyVersionsData<V>): FrozenKeyVersions<V> {
+    return new FrozenKeyVersions(data);
+  }
+
+  /** The table as data for another thread (shared arrays: no copy). */
+  data(): FrozenKeyVersionsData<V> {
+    return this.state;
+  }
+
+  get(key: Key): V | undefined {
+    const { keys, slots, versions } = this.state;
+    if (typeof key !== 'number') {
+      const index = this.others.get(key);
+      return index === undefined ? undefined : versions[index];
+    }
+    const k = key + 0;
+    const length = keys.length;
+    for (let slot = slotOf(k, length); ; slot = slot + 1 === length ? 0 : slot + 1) {
+      const found = keys[slot]!;
+      if (found === k) return versions[slots[slot]!];
+      if (found !== found) return undefined; // EMPTY: a frozen table always has one
+    }
+  }
+
+  has(key: Key): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Keys with a version. */
+  get size(): number {
+    return this.state.size;
+  }
+}
+
+/**
+ * Slot of a number in a table of `length` slots: its hash, mixed again and scaled to the length.
+ * Mixed again because a bucket's keys share their hash's high bits ({@link bucketOfKey}).
+ */
+function slotOf(key: number, length: number): number {
+  const h = hashOf(key);
+  return Math.floor(((Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0) / 2 ** 32) * length);
 }

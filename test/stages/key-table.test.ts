@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { KeyTable, KeyVersionTable, TAG_LIMIT } from '../../src/stages/key-table.js';
+import {
+  bucketOfKey,
+  FrozenKeyVersions,
+  KeyTable,
+  KeyVersionTable,
+  TAG_LIMIT,
+} from '../../src/stages/key-table.js';
 import { seededRandom } from '../helpers/random.js';
 
 describe('KeyTable', () => {
@@ -112,5 +118,64 @@ describe('KeyVersionTable', () => {
     expect(() => table.setTagged(1, 0.5)).toThrow(RangeError);
     expect(() => new KeyVersionTable<{ date: string }>().setTagged(1, 1)).toThrow(/without tags/);
     expect(() => table.set(1, { date: '2024-01-01' })).toThrow(/setTagged/);
+  });
+});
+
+describe('FrozenKeyVersions', () => {
+  it('keeps exactly the versioned keys of a tagged table, across a structured clone', () => {
+    const days = [{ date: '2024-01-01' }, { date: '2024-01-02' }];
+    const table = new KeyVersionTable<{ date: string }>({ tagged: true });
+    for (let id = 0; id < 50_000; id++) {
+      // Every third key valid (with a version), the others only seen.
+      table.setTagged(id * 7919, id % 1000, id % 3 === 0 ? days[id % 2] : undefined);
+    }
+    table.setTagged('sku\u0001eu', 1, days[0]);
+    table.setTagged('sku\u0001us', 2);
+    const frozen = FrozenKeyVersions.of(table);
+    expect(frozen.size).toBe(Math.ceil(50_000 / 3) + 1);
+    const there = FrozenKeyVersions.from(structuredClone(frozen.data()));
+    for (let id = 0; id < 50_000; id++) {
+      expect(there.get(id * 7919)).toEqual(id % 3 === 0 ? days[id % 2] : undefined);
+    }
+    expect(there.get(1)).toBeUndefined();
+    expect(there.get(-0)).toEqual(days[0]); // key 0 (id 0) stored as 0
+    expect(there.get('sku\u0001eu')).toEqual(days[0]);
+    expect(there.has('sku\u0001us')).toBe(false);
+    // The table is not rebuilt: its arrays are the same memory on both sides.
+    expect(frozen.data().keys.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it('holds a bucket of keys (hashes sharing their high bits) in a table at 75% load', () => {
+    const buckets = 16;
+    const table = new KeyVersionTable<{ date: string }>();
+    const day = { date: '2024-01-01' };
+    let keys = 0;
+    for (let id = 0; keys < 100_000; id++) {
+      if (bucketOfKey(id, buckets) !== 5) continue;
+      table.set(id, day);
+      keys += 1;
+    }
+    const frozen = FrozenKeyVersions.of(table);
+    const { keys: slots } = frozen.data();
+    expect(slots.length).toBe(Math.ceil(100_000 / 0.75));
+    // Keys spread over the whole table: no run of occupied slots far longer than at random.
+    let longest = 0;
+    let run = 0;
+    for (const k of slots) {
+      run = k === k ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    expect(longest).toBeLessThan(200);
+  });
+});
+
+describe('bucketOfKey', () => {
+  it('splits numbers and text about evenly and puts one key in one bucket', () => {
+    const counts = new Array<number>(8).fill(0);
+    for (let id = 0; id < 80_000; id++) counts[bucketOfKey(id, 8)]! += 1;
+    for (let id = 0; id < 80_000; id++) counts[bucketOfKey(`order-${id}`, 8)]! += 1;
+    for (const count of counts) expect(count).toBeGreaterThan(18_000);
+    expect(bucketOfKey(-0, 8)).toBe(bucketOfKey(0, 8));
+    expect(bucketOfKey(12.5, 1)).toBe(0);
   });
 });
