@@ -8,6 +8,12 @@ import { ConfigError } from './errors.js';
 
 const nonEmpty = z.string().trim().min(1);
 const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * Raw Parquet bytes per validate key bucket: about a million order_items rows, whose keys take
+ * some 32 MB of a thread's memory while their bucket is validated.
+ */
+export const DEFAULT_VALIDATE_BUCKET_BYTES = 48 * 1024 * 1024;
 const url = z.url();
 const timeZone = nonEmpty.refine(
   (tz) => {
@@ -98,7 +104,12 @@ export const JOB_ENV = {
     .min(0)
     .default(0)
     .describe(
-      'worker threads of a stage (upload: an input file each; validate: a shard of the keys each; compute-kpi: a KPI period each); 0 = one per CPU the task may use',
+      'worker threads of a stage (upload: an input file each; validate: key buckets each; compute-kpi: a KPI period each); 0 = one per CPU the task may use',
+    ),
+  CARTPIPE_VALIDATE_BUCKET_BYTES: positiveInt
+    .default(DEFAULT_VALIDATE_BUCKET_BYTES)
+    .describe(
+      "raw Parquet bytes per validate key bucket: validate holds one bucket's keys per thread at a time, so this bounds its memory whatever the batch's size",
     ),
 } as const;
 

@@ -24,6 +24,7 @@ export type StageConfig = Pick<
       | 'CARTPIPE_MAX_ROW_CHARS'
       // Unset: the stage's pieces run in its own thread.
       | 'CARTPIPE_WORKERS'
+      | 'CARTPIPE_VALIDATE_BUCKET_BYTES'
     >
   >;
 

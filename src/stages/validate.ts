@@ -5,9 +5,13 @@
  * rows in = valid + rejected + held + duplicates dropped. Rows held by earlier runs whose parents
  * are now known are released into this run's validated output.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { layout, parseOutputKey } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
 import { addCounts, emptyCounts, type EntityCounts } from '../contracts/report.js';
+import { DEFAULT_VALIDATE_BUCKET_BYTES } from '../config.js';
 import { DataQualityError, type CartpipeError } from '../errors.js';
 import {
   bufferOf,
@@ -16,7 +20,7 @@ import {
   type Columns,
   type Value,
 } from '../formats/parquet.js';
-import type { ObjectStore } from '../ports/object-store.js';
+import { listAll, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import { StageThreads, workerCount } from '../workers/threads.js';
 import { getProfile } from '../profiles/registry.js';
 import { dateInZone } from '../profiles/time.js';
@@ -25,8 +29,18 @@ import { parseValue } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS, type StageConfig, type StageContext } from './context.js';
 import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
-import { hashOf, KeyTable, KeyVersionTable, TAG_LIMIT, type KeyVersionData } from './key-table.js';
+import {
+  bucketOfKey,
+  FrozenKeyVersions,
+  KeyTable,
+  KeyVersionTable,
+  TAG_LIMIT,
+  type FrozenKeyVersionsData,
+  type KeyTableData,
+  type KeyVersionData,
+} from './key-table.js';
 import { PartWriter, removeStaleOutputs } from './outputs.js';
+import { readSpill, spillPath, SpillWriter } from './spill.js';
 import { rawSchema } from './upload.js';
 
 export interface ValidateResult {
@@ -119,47 +133,80 @@ interface Writers {
 
 /** A table of keys -> versions as it crosses threads (shared arrays: no copy). */
 type KeyVersions = KeyVersionData<KeyVersion>;
+type FrozenKeys = FrozenKeyVersionsData<KeyVersion>;
 
 /**
- * Work one thread does for one entity: the rows of shard `shard` of `shards`. A row's shard is
- * the hash of its key (parsed as validation parses it) or, for a row without one, of its text:
- * every row that can be a duplicate of another, exact or by key, lands in the same shard, so each
- * shard drops and rejects duplicates on its own, in file order, as one pass over all rows would.
- * Each thread reads all of the run's raw parts and skips the rows of other shards.
+ * Where validate's second pass finds a bucket's rows: the raw parts themselves when the entity is
+ * one bucket validated by one thread, else the first pass's spill files (one per first-pass
+ * piece, read in piece order: file order).
  */
-export interface ValidateShardTask {
-  kind: 'validate-shard';
+export type BucketSource =
+  { raw: string[] } | { spill: { dir: string; pieces: number; buckets: number } };
+
+/**
+ * validate's first pass over one entity, for one piece of its raw parts (consecutive parts, so
+ * the pieces' spills read in piece order are in file order): each row goes to the bucket of its
+ * key, parsed as validation parses it ("017" and "17" are one key), or of its text when it has
+ * none. Every row that can be a duplicate of another, exact or by key, lands in the same bucket,
+ * so each bucket drops and rejects duplicates on its own, in file order, as one pass over all rows
+ * would.
+ */
+export interface PartitionRawTask {
+  kind: 'validate-partition';
   run: RunManifest;
   config: StageConfig;
   entity: string;
-  shard: number;
-  shards: number;
-  /** Per parent entity: its keys validated before (first) and this run's, one table a shard. */
-  parents: Record<string, { earlier: KeyVersions; thisRun: KeyVersions[] }>;
+  parts: string[];
+  piece: number;
+  spill: { dir: string; buckets: number };
 }
 
-export interface ValidateShardResult {
-  counts: EntityCounts;
-  touched: string[];
-  written: Record<'validated' | 'held' | 'rejected', string[]>;
-  /** The shard's valid keys and their versions (shared arrays). */
-  keys: KeyVersions;
+export interface PartitionRawResult {
+  /** Rows this piece wrote per bucket. */
+  rows: number[];
 }
 
 /**
- * Shard of a key: numbers by their hash, text by its characters (FNV-1a). Taken from the hash's
- * high bits: each shard's own KeyTable places keys by the low bits, which would otherwise be the
- * same for every key of a shard and crowd half of its slots.
+ * validate's second pass, the buckets one thread validates, one after another: the keys it holds
+ * at once are one bucket's.
  */
-function shardOfKey(key: Key, shards: number): number {
-  let h: number;
-  if (typeof key === 'number') h = hashOf(key + 0);
-  else {
-    h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    h >>>= 0;
-  }
-  return Math.floor((h / 2 ** 32) * shards);
+export interface ValidateBucketsTask {
+  kind: 'validate-buckets';
+  run: RunManifest;
+  config: StageConfig;
+  entity: string;
+  /** Names this piece's output parts. */
+  piece: number;
+  buckets: { bucket: number; rows: number }[];
+  source: BucketSource;
+  /** Keep the valid keys (the entity is another's parent). */
+  keepKeys: boolean;
+  /** Per parent entity: its keys validated before, and this run's (one table per bucket). */
+  parents: Record<string, { earlier: KeyVersions; thisRun: FrozenKeys[] }>;
+  /** Keys of rows that earlier runs held: the result says which of them this batch has valid. */
+  heldKeys?: KeyTableData;
+}
+
+export interface ValidateBucketsResult {
+  counts: EntityCounts;
+  touched: string[];
+  written: Record<'validated' | 'held' | 'rejected', string[]>;
+  /** With keepKeys: each bucket's valid keys and their versions, in the task's bucket order. */
+  keys: FrozenKeys[];
+  /** Of the task's heldKeys, those valid in this batch. */
+  heldKeysValid: Key[];
+}
+
+/** A lookup over a parent's keys: this run's (by bucket) first, then the latest validated before. */
+function parentLookup(tables: {
+  earlier: KeyVersions;
+  thisRun: FrozenKeys[];
+}): (key: Key) => KeyVersion | undefined {
+  const thisRun = tables.thisRun.map((data) => FrozenKeyVersions.from(data));
+  const earlier = KeyVersionTable.from(tables.earlier);
+  const buckets = thisRun.length;
+  return (key) =>
+    (buckets > 0 ? thisRun[bucketOfKey(key, buckets)]!.get(key) : undefined) ?? earlier.get(key);
 }
 
 /** A parsed value as validation stores it: enum text trimmed and lower-cased. */
@@ -167,24 +214,99 @@ function normalised(spec: EntitySpec['columns'][number], value: Value): Value {
   return spec.enum && typeof value === 'string' ? value.trim().toLowerCase() : value;
 }
 
-/** The first table that knows `key`: callers list this run's tables before earlier runs'. */
-function firstVersion(
-  tables: readonly KeyVersionTable<KeyVersion>[],
-  key: Key,
-): KeyVersion | undefined {
-  for (const table of tables) {
-    const version = table.get(key);
-    if (version) return version;
-  }
-  return undefined;
+/** The columns of raw/ validate reads, in spill order. */
+function rawColumnNames(entity: EntitySpec): string[] {
+  const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
+  return [...rawNames, '_source_file', '_source_row', '_problem'];
 }
 
-/** Validates shard `task.shard` of one entity's raw rows (see {@link ValidateShardTask}). */
-export async function validateShard(
+/**
+ * The key a raw row will have if its key columns parse, else undefined: what places it in a
+ * bucket. The same parse as validation's, so "017" and "17" land together.
+ */
+function rawKeyReader(
+  entity: EntitySpec,
+  timeZone: string,
+): (raw: Columns, i: number) => Key | undefined {
+  const names = entity.columns.map((c) => c.name);
+  const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
+  const keyOfValues = keyOfValuesFor(keyIndices);
+  const parseContext = { timeZone };
+  return (raw, i) => {
+    if (keyIndices.length === 0 || raw._problem![i]) return undefined;
+    const values: Value[] = [];
+    for (const k of keyIndices) {
+      const spec = entity.columns[k]!;
+      const text = raw[spec.name]?.[i] as string | null | undefined;
+      if (text === null || text === undefined || text.trim() === '') return undefined;
+      const parsed = parseValue(spec, text, parseContext);
+      if (!parsed.ok) return undefined;
+      values[k] = normalised(spec, parsed.value);
+    }
+    return keyOfValues(values);
+  };
+}
+
+function keyOfValuesFor(keyIndices: readonly number[]): (values: Value[]) => Key | undefined {
+  return (values) => {
+    if (keyIndices.length === 0) return undefined;
+    if (keyIndices.length === 1) return (values[keyIndices[0]!] ?? undefined) as Key | undefined;
+    const parts = keyIndices.map((k) => values[k]);
+    return parts.some((v) => v === null) ? undefined : parts.join('\u0001');
+  };
+}
+
+/** Bucket of a row without a key: its fingerprint's, so exact copies meet. */
+function bucketOfPrint(print: number, buckets: number): number {
+  return Math.floor((print / 2 ** 53) * buckets);
+}
+
+/** validate's first pass for one piece of raw parts (see {@link PartitionRawTask}). */
+export async function partitionRaw(
   store: ObjectStore,
-  task: ValidateShardTask,
-): Promise<ValidateShardResult> {
-  const { run, config, shard, shards } = task;
+  task: PartitionRawTask,
+): Promise<PartitionRawResult> {
+  const profile = getProfile(task.run.dataset);
+  const entity = profile.entities.find((e) => e.name === task.entity)!;
+  const names = rawColumnNames(entity);
+  const rawTextCount = names.length - 3;
+  const { dir, buckets } = task.spill;
+  const writer = new SpillWriter(
+    (bucket) => spillPath(dir, entity.name, bucket, task.piece),
+    buckets,
+    names.length,
+    [names.indexOf('_source_file')],
+  );
+  const rawKey = rawKeyReader(entity, task.config.CARTPIPE_TIME_ZONE);
+  try {
+    for (const part of task.parts) {
+      for await (const raw of readParquet(bufferOf(await store.get(part)))) {
+        const columns = names.map((n) => raw[n]!);
+        const rawText = columns.slice(0, rawTextCount);
+        const length = raw._source_row!.length;
+        for (let i = 0; i < length; i++) {
+          const key = rawKey(raw, i);
+          const bucket =
+            key !== undefined
+              ? bucketOfKey(key, buckets)
+              : bucketOfPrint(rowFingerprint(rawText, i), buckets);
+          writer.append(bucket, columns, i);
+        }
+      }
+    }
+    return { rows: writer.finish() };
+  } catch (error) {
+    writer.close();
+    throw error;
+  }
+}
+
+/** validate's second pass: the buckets of one piece (see {@link ValidateBucketsTask}). */
+export async function validateBuckets(
+  store: ObjectStore,
+  task: ValidateBucketsTask,
+): Promise<ValidateBucketsResult> {
+  const { run, config } = task;
   const profile = getProfile(run.dataset);
   const entity = profile.entities.find((e) => e.name === task.entity)!;
   const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = config;
@@ -192,15 +314,17 @@ export async function validateShard(
   const parseContext = { timeZone };
   const counts = emptyCounts();
   const touched = new Set<string>();
-  // Every key this shard has seen, tagged with its row's fingerprint (duplicates), with a
-  // version once its row is valid. Shared: the next entity's shards look keys up without a copy.
-  const mine = new KeyVersionTable<KeyVersion>({ shared: true, tagged: true });
-  const parentTables = new Map(
-    Object.entries(task.parents).map(([name, t]) => [
-      name,
-      [...t.thisRun, t.earlier].map((data) => KeyVersionTable.from(data)),
-    ]),
+  const capacity = Math.max(1024, ...task.buckets.map((b) => b.rows));
+  // Every key the bucket has seen, tagged with its row's fingerprint (duplicates), with a
+  // version once its row is valid. Cleared between buckets: its arrays serve them all.
+  const mine = new KeyVersionTable<KeyVersion>({ tagged: true, capacity });
+  const rowFingerprints = new KeyTable(entity.key ? 1024 : capacity);
+  const parentOf = new Map(
+    Object.entries(task.parents).map(([name, tables]) => [name, parentLookup(tables)]),
   );
+  const heldKeys = task.heldKeys ? KeyTable.from(task.heldKeys) : undefined;
+  const heldKeysValid: Key[] = [];
+  const keys: FrozenKeys[] = [];
   // This run's keys share one version object per date instead of one each.
   const versions = new Map<string | undefined, KeyVersion>();
   const versionOn = (date: string | undefined): KeyVersion => {
@@ -208,11 +332,14 @@ export async function validateShard(
     if (!version) versions.set(date, (version = { date, loadedAt, runId }));
     return version;
   };
-  /** This run's version of a parent key first, then the latest validated before. */
   const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
-    firstVersion(parentTables.get(entityName) ?? [], key);
+    parentOf.get(entityName)?.(key);
 
-  const options = { ...WRITER_OPTIONS, rowsPerPart: config.CARTPIPE_ROWS_PER_PART, file: shard };
+  const options = {
+    ...WRITER_OPTIONS,
+    rowsPerPart: config.CARTPIPE_ROWS_PER_PART,
+    file: task.piece,
+  };
   const writers: Writers = {
     validated: new PartWriter(store, validatedSchema(entity), options),
     held: new PartWriter(store, heldSchema(entity), options),
@@ -220,8 +347,8 @@ export async function validateShard(
   };
   try {
     const names = entity.columns.map((c) => c.name);
-    // Derived columns are computed from the parsed row; raw/ holds only the columns read.
-    const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
+    const rawNames = rawColumnNames(entity);
+    const rawTextNames = rawNames.slice(0, -3);
     const derived = entity.columns.flatMap((c, i) => (c.derive ? [i] : []));
     const prefixes = new Map<string | undefined, string>();
     const validPrefix = (date: string | undefined) => {
@@ -234,28 +361,8 @@ export async function validateShard(
     };
     const heldPrefix = layout.runOutputPrefix('held', run.dataset, entity.name, runId);
     const rejectedPrefix = layout.runOutputPrefix('rejected', run.dataset, entity.name, runId);
-    const rowFingerprints = new KeyTable();
     const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
-    const keyOfValues = (values: Value[]): Key | undefined => {
-      if (keyIndices.length === 0) return undefined;
-      if (keyIndices.length === 1) return (values[keyIndices[0]!] ?? undefined) as Key | undefined;
-      const parts = keyIndices.map((k) => values[k]);
-      return parts.some((v) => v === null) ? undefined : parts.join('\u0001');
-    };
-    /** The key a raw row will have if its key columns parse (its shard), else undefined. */
-    const rawKey = (raw: Columns, i: number): Key | undefined => {
-      if (keyIndices.length === 0 || raw._problem![i]) return undefined;
-      const values: Value[] = [];
-      for (const k of keyIndices) {
-        const spec = entity.columns[k]!;
-        const text = raw[spec.name]?.[i] as string | null | undefined;
-        if (text === null || text === undefined || text.trim() === '') return undefined;
-        const parsed = parseValue(spec, text, parseContext);
-        if (!parsed.ok) return undefined;
-        values[k] = normalised(spec, parsed.value);
-      }
-      return keyOfValues(values);
-    };
+    const keyOfValues = keyOfValuesFor(keyIndices);
     const dateParent = entity.parents?.find((p) => p.datesFromParent);
     const dateParentColumn = dateParent ? names.indexOf(dateParent.column) : -1;
     const dateColumnIndex = entity.dateColumn ? names.indexOf(entity.dateColumn) : -1;
@@ -280,30 +387,28 @@ export async function validateShard(
       }
       return missing;
     };
-    const rawColumnNames = [...rawNames, '_source_file', '_source_row', '_problem'];
 
-    for await (const object of store.list(
-      layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
-    )) {
-      const file = bufferOf(await store.get(object.key));
-      for await (const raw of readParquet(file)) {
+    async function* rowsOf(bucket: number): AsyncGenerator<Columns> {
+      const { source } = task;
+      if ('raw' in source) {
+        for (const part of source.raw) yield* readParquet(bufferOf(await store.get(part)));
+        return;
+      }
+      for (let piece = 0; piece < source.spill.pieces; piece++) {
+        yield* readSpill(spillPath(source.spill.dir, entity.name, bucket, piece), rawNames);
+      }
+    }
+
+    for (const { bucket } of task.buckets) {
+      mine.clear();
+      rowFingerprints.clear();
+      for await (const raw of rowsOf(bucket)) {
         const length = raw._source_row!.length;
-        const rawText = rawNames.map((n) => raw[n]!);
-        const rawColumns = rawColumnNames.map((n) => raw[n]!);
+        const rawText = rawTextNames.map((n) => raw[n]!);
+        const rawColumns = rawNames.map((n) => raw[n]!);
         for (let i = 0; i < length; i++) {
-          // Another shard's row is skipped as early as can be: by its key when it has one.
-          let print: number | undefined;
-          if (shards > 1) {
-            const key = rawKey(raw, i);
-            if (key !== undefined) {
-              if (shardOfKey(key, shards) !== shard) continue;
-            } else {
-              print = rowFingerprint(rawText, i);
-              if (Math.floor((print / 2 ** 53) * shards) !== shard) continue;
-            }
-          }
           // Exact copies of a row already seen in this batch are dropped, whatever their validity.
-          print ??= rowFingerprint(rawText, i);
+          const print = rowFingerprint(rawText, i);
           counts.rowsIn += 1;
           const reasons: string[] = [];
           const problem = raw._problem![i] as string | null;
@@ -393,10 +498,14 @@ export async function validateShard(
           const date = dateOf(values);
           counts.valid += 1;
           if (date) touched.add(date);
-          if (key !== undefined) mine.setTagged(key, tag, versionOn(date));
+          if (key !== undefined) {
+            mine.setTagged(key, tag, versionOn(date));
+            if (heldKeys?.has(key)) heldKeysValid.push(key);
+          }
           writers.validated.appendRow(validPrefix(date), values);
         }
       }
+      if (task.keepKeys) keys.push(FrozenKeyVersions.of(mine).data());
     }
     return {
       counts,
@@ -406,7 +515,8 @@ export async function validateShard(
         held: await writers.held.finish(),
         rejected: await writers.rejected.finish(),
       },
-      keys: mine.data(),
+      keys,
+      heldKeysValid,
     };
   } catch (error) {
     writers.validated.discard();
@@ -424,14 +534,17 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const committed = new CommittedRuns(ctx.store);
   /** Keys validated by earlier runs, per entity (loaded when first needed). */
   const earlier = new Map<string, KeyVersionTable<KeyVersion>>();
-  /** This run's valid keys per entity: one table per shard, keys split between them. */
-  const thisRun = new Map<string, KeyVersionTable<KeyVersion>[]>();
+  /** This run's valid keys of each parent entity: one table per bucket. */
+  const thisRun = new Map<string, FrozenKeys[]>();
   const written = new Map<string, Record<'validated' | 'held' | 'rejected', string[]>>();
   const releaseWriters: PartWriter[] = [];
-  // One shard per thread: the part layout follows the thread count (re-runs on the same task
-  // size write the same bytes), as a cluster's output files follow its task count.
+  // Pieces follow the thread count, and buckets the input's size: re-runs on the same task
+  // size write the same bytes, as a cluster's output files follow its task count.
   const threads = new StageThreads(ctx, workerCount(ctx.config.CARTPIPE_WORKERS));
-  const shards = threads.size;
+  const pieces = threads.size;
+  const bucketBytes = ctx.config.CARTPIPE_VALIDATE_BUCKET_BYTES ?? DEFAULT_VALIDATE_BUCKET_BYTES;
+  const spillDir = mkdtempSync(join(tmpdir(), 'cartpipe-validate-'));
+  const isParent = new Set(profile.entities.flatMap((e) => (e.parents ?? []).map((p) => p.entity)));
 
   const earlierIndex = async (entity: EntitySpec) => {
     let index = earlier.get(entity.name);
@@ -443,57 +556,107 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     }
     return index;
   };
-  const findParent = (entityName: string, key: Key): KeyVersion | undefined =>
-    firstVersion(thisRun.get(entityName) ?? [], key) ?? earlier.get(entityName)?.get(key);
+  const parentTables = async (entity: EntitySpec) => {
+    const parents: ValidateBucketsTask['parents'] = {};
+    for (const p of entity.parents ?? []) {
+      const parent = profile.entities.find((e) => e.name === p.entity)!;
+      parents[p.entity] = {
+        earlier: (await earlierIndex(parent)).data(),
+        thisRun: thisRun.get(p.entity) ?? [],
+      };
+    }
+    return parents;
+  };
 
   try {
     for (const entity of entitiesInOrder(profile)) {
-      const parents: ValidateShardTask['parents'] = {};
-      for (const p of entity.parents ?? []) {
-        const parent = profile.entities.find((e) => e.name === p.entity)!;
-        parents[p.entity] = {
-          earlier: (await earlierIndex(parent)).data(),
-          thisRun: (thisRun.get(p.entity) ?? []).map((t) => t.data()),
-        };
+      const parents = await parentTables(entity);
+      const pending = entity.parents?.length ? await heldByEarlierRuns(entity) : new Map();
+      // Which held keys this batch validates anew: asked of the threads, which see every key.
+      let heldKeys: KeyTable | undefined;
+      if (entity.key) {
+        for (const id of pending.keys()) (heldKeys ??= new KeyTable(pending.size, true)).set(id, 1);
       }
-      const shardIds = Array.from({ length: shards }, (_, i) => i);
-      const results = await threads.map(shardIds, (shard, _, signal) => {
-        const task: ValidateShardTask = {
-          kind: 'validate-shard',
+      const raw = await listAll(
+        ctx.store,
+        layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
+      );
+      const rawBytes = raw.reduce((sum, o) => sum + o.size, 0);
+      // As many buckets as the batch needs to keep each one's keys small, a multiple of the
+      // pieces so that each thread gets as many.
+      const wanted = Math.max(1, Math.ceil(rawBytes / bucketBytes));
+      const buckets = Math.ceil(wanted / pieces) * pieces;
+      let source: BucketSource;
+      let rowsPerBucket: number[];
+      if (buckets === 1) {
+        source = { raw: raw.map((o) => o.key) };
+        rowsPerBucket = [0];
+      } else {
+        const partitions = await threads.map(splitInOrder(raw, pieces), (parts, piece, signal) => {
+          const task: PartitionRawTask = {
+            kind: 'validate-partition',
+            run,
+            config: ctx.config,
+            entity: entity.name,
+            parts,
+            piece,
+            spill: { dir: spillDir, buckets },
+          };
+          return threads.run(task, (store) => partitionRaw(store, task), signal);
+        });
+        source = { spill: { dir: spillDir, pieces: partitions.length, buckets } };
+        rowsPerBucket = Array.from({ length: buckets }, (_, b) =>
+          partitions.reduce((sum, p) => sum + p.rows[b]!, 0),
+        );
+      }
+      // Bucket b is validated by piece b % pieces: results come back in piece order.
+      const assigned = Array.from({ length: Math.min(pieces, buckets) }, (_, piece) =>
+        rowsPerBucket.flatMap((rows, bucket) =>
+          bucket % pieces === piece ? [{ bucket, rows }] : [],
+        ),
+      );
+      const results = await threads.map(assigned, (mine, piece, signal) => {
+        const task: ValidateBucketsTask = {
+          kind: 'validate-buckets',
           run,
           config: ctx.config,
           entity: entity.name,
-          shard,
-          shards,
+          piece,
+          buckets: mine,
+          source,
+          keepKeys: isParent.has(entity.name),
           parents,
+          ...(heldKeys ? { heldKeys: heldKeys.data() } : {}),
         };
-        return threads.run(task, (store) => validateShard(store, task), signal);
+        return threads.run(task, (store) => validateBuckets(store, task), signal);
       });
+      removeSpills(spillDir, entity.name);
       const counts = (entities[entity.name] = emptyCounts());
       const areas: Record<'validated' | 'held' | 'rejected', string[]> = {
         validated: [],
         held: [],
         rejected: [],
       };
-      for (const result of results) {
+      const keys = new Array<FrozenKeys>(buckets);
+      const heldKeysValid = new Set<Key>();
+      results.forEach((result, piece) => {
         addCounts(counts, result.counts);
         for (const date of result.touched) touched.add(date);
         for (const area of ['validated', 'held', 'rejected'] as const)
           areas[area].push(...result.written[area]);
-      }
-      thisRun.set(
-        entity.name,
-        results.map((r) => KeyVersionTable.from(r.keys)),
-      );
+        result.keys.forEach((table, i) => (keys[assigned[piece]![i]!.bucket] = table));
+        for (const key of result.heldKeysValid) heldKeysValid.add(key);
+      });
+      if (isParent.has(entity.name)) thisRun.set(entity.name, keys);
       written.set(entity.name, areas);
       if (entity.parents?.length) {
-        // Released rows go to parts of their own, numbered after the shards'.
+        // Released rows go to parts of their own, numbered after the pieces'.
         const release = new PartWriter(ctx.store, validatedSchema(entity), {
           rowsPerPart: ctx.config.CARTPIPE_ROWS_PER_PART,
-          file: shards,
+          file: pieces,
         });
         releaseWriters.push(release);
-        await releaseHeld(entity, counts, release);
+        await releaseHeld(entity, pending, heldKeysValid, counts, release);
         areas.validated.push(...(await release.finish()));
       }
     }
@@ -536,23 +699,16 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     throw error;
   } finally {
     await threads.close();
+    rmSync(spillDir, { recursive: true, force: true });
   }
 
-  /** Re-checks rows held by earlier runs; those whose parents are now known join this run's output. */
-  async function releaseHeld(
-    entity: EntitySpec,
-    counts: EntityCounts,
-    writer: PartWriter,
-  ): Promise<void> {
+  /**
+   * Rows held by committed earlier runs, the latest version of each key (rows without a key by
+   * a negative number of their own), waiting for their parents.
+   */
+  async function heldByEarlierRuns(entity: EntitySpec): Promise<Map<Key, HeldRow>> {
     const names = entity.columns.map((c) => c.name);
-    const known = await earlierIndex(entity);
-    const mine = thisRun.get(entity.name)!;
-    const validPrefix = (date: string | undefined) =>
-      layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
-    const pending = new Map<
-      Key | number,
-      { values: Value[]; version: { loadedAt: number; runId: string }; lineage: Value[] }
-    >();
+    const pending = new Map<Key, HeldRow>();
     let anonymous = 0;
     for await (const object of ctx.store.list(
       layout.entityPrefix('held', run.dataset, entity.name),
@@ -583,6 +739,29 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         }
       }
     }
+    return pending;
+  }
+
+  /**
+   * Releases the held rows whose parents are now known into this run's output, unless this
+   * batch carries a valid row of the same key (`validNow`) or one was validated since.
+   */
+  async function releaseHeld(
+    entity: EntitySpec,
+    pending: Map<Key, HeldRow>,
+    validNow: Set<Key>,
+    counts: EntityCounts,
+    writer: PartWriter,
+  ): Promise<void> {
+    if (pending.size === 0) return;
+    const names = entity.columns.map((c) => c.name);
+    const known = await earlierIndex(entity);
+    const lookups = new Map(
+      Object.entries(await parentTables(entity)).map(([name, t]) => [name, parentLookup(t)]),
+    );
+    const findParent = (entityName: string, key: Key) => lookups.get(entityName)?.(key);
+    const validPrefix = (date: string | undefined) =>
+      layout.runOutputPrefix('validated', run.dataset, entity.name, runId, date);
     const dateParent = entity.parents?.find((p) => p.datesFromParent);
     for (const [id, row] of pending) {
       if (entity.key) {
@@ -591,7 +770,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         // time, so "newer" (which breaks ties by run id) cannot tell it from the held row: any
         // version loaded at or after the held one means it was released or replaced already.
         if (validated && validated.loadedAt >= row.version.loadedAt) continue;
-        if (mine.some((t) => t.has(id))) continue; // this batch carries a newer version
+        if (validNow.has(id)) continue; // this batch carries a newer version
       }
       const missing = (entity.parents ?? []).some((p) => {
         const v = row.values[names.indexOf(p.column)];
@@ -607,5 +786,32 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
       if (date) touched.add(date);
       writer.appendRow(validPrefix(date), [...row.values, ...row.lineage]);
     }
+  }
+}
+
+interface HeldRow {
+  values: Value[];
+  version: { loadedAt: number; runId: string };
+  lineage: Value[];
+}
+
+/** `items` in at most `pieces` runs of consecutive items of about equal bytes. */
+function splitInOrder(items: readonly ObjectInfo[], pieces: number): string[][] {
+  const total = items.reduce((sum, o) => sum + o.size, 0);
+  const out: string[][] = [];
+  let seen = 0;
+  for (const item of items) {
+    const piece = Math.min(pieces - 1, Math.floor((seen / Math.max(1, total)) * pieces));
+    while (out.length <= piece) out.push([]);
+    out[piece]!.push(item.key);
+    seen += item.size;
+  }
+  return out.filter((p) => p.length > 0);
+}
+
+/** Deletes an entity's spill files once its buckets are validated. */
+function removeSpills(dir: string, entity: string): void {
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(`${entity}.bucket-`)) rmSync(join(dir, name), { force: true });
   }
 }

@@ -8,11 +8,16 @@ import { errorToData } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import { computeKpiWindow, type KpiWindowTask } from '../stages/compute-kpi.js';
 import { convertFile, type ConvertFileTask } from '../stages/upload.js';
-import { validateShard, type ValidateShardTask } from '../stages/validate.js';
+import {
+  partitionRaw,
+  validateBuckets,
+  type PartitionRawTask,
+  type ValidateBucketsTask,
+} from '../stages/validate.js';
 import { RemoteObjectStore } from './remote-store.js';
 import type { TaskOutcome } from './threads.js';
 
-type Task = ConvertFileTask | KpiWindowTask | ValidateShardTask;
+type Task = ConvertFileTask | KpiWindowTask | PartitionRawTask | ValidateBucketsTask;
 
 function execute(task: Task, store: ObjectStore): Promise<unknown> {
   switch (task.kind) {
@@ -20,8 +25,10 @@ function execute(task: Task, store: ObjectStore): Promise<unknown> {
       return convertFile(store, task.config, task.run, task.index);
     case 'kpi-window':
       return computeKpiWindow(store, task);
-    case 'validate-shard':
-      return validateShard(store, task);
+    case 'validate-partition':
+      return partitionRaw(store, task);
+    case 'validate-buckets':
+      return validateBuckets(store, task);
   }
 }
 
