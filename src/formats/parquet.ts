@@ -75,9 +75,13 @@ export function encodeParquet(
  * w.write({ id: [1, 2] }); const { rows, bytes } = w.close();
  */
 export class ParquetFileWriter {
-  private readonly fd: number;
+  private fd: number | undefined;
   private readonly encoder: ParquetEncoder;
   private readonly rowGroupSize: number;
+  private readonly inMemoryUpTo: number;
+  /** Bytes made before the file exists: its header, and at close the whole file if small. */
+  private early: Uint8Array[] = [];
+  private closing = false;
   private bytes = 0;
   rows = 0;
 
@@ -91,10 +95,18 @@ export class ParquetFileWriter {
        * comparisons on files only ever read whole (raw/).
        */
       statistics?: boolean;
+      /**
+       * A file whose every row group is written at close() and takes at most this many bytes is
+       * never created: close() returns its bytes (default 0: always a file). Creating a file
+       * costs about as much as encoding a few thousand rows, and validate closes a small part per
+       * date; a row group ended before close() creates the file, so memory holds no more than
+       * before.
+       */
+      inMemoryUpTo?: number;
     } = {},
   ) {
-    this.fd = openSync(path, 'w');
     this.rowGroupSize = options.rowGroupSize ?? 250_000;
+    this.inMemoryUpTo = options.inMemoryUpTo ?? 0;
     const target = {
       write: (bytes: Uint8Array) => {
         pending.bytes(bytes);
@@ -102,14 +114,32 @@ export class ParquetFileWriter {
       },
       offset: () => this.bytes + pending.pos,
     };
+    if (this.inMemoryUpTo === 0) this.fd = openSync(path, 'w');
     this.encoder = new ParquetEncoder(target, schema, {
       statistics: options.statistics ?? true,
     });
+    // The header: kept in memory when the file may never be made.
+    if (this.fd === undefined) this.keep();
     this.flush();
+  }
+
+  private keep(): void {
+    this.early.push(Uint8Array.prototype.slice.call(pending.buf, 0, pending.pos));
+    this.bytes += pending.pos;
+    pending.pos = 0;
   }
 
   private flush(): void {
     if (pending.pos === 0) return;
+    if (this.fd === undefined) {
+      if (this.closing && this.bytes + pending.pos <= this.inMemoryUpTo) {
+        this.keep();
+        return;
+      }
+      this.fd = openSync(this.path, 'w');
+      for (const bytes of this.early) writeSync(this.fd, bytes);
+      this.early = [];
+    }
     writeSync(this.fd, pending.buf, 0, pending.pos);
     this.bytes += pending.pos;
     pending.pos = 0;
@@ -145,14 +175,22 @@ export class ParquetFileWriter {
     this.emit(() => this.encoder.endRowGroup());
   }
 
-  /** Writes the open row group and the footer, and closes the file. */
-  close(): { rows: number; bytes: number } {
+  /**
+   * Writes the open row group and the footer, and closes the file. `data`: the file's bytes, when
+   * it was small enough to stay in memory (see inMemoryUpTo; `inMemory` false: never) and no file
+   * was created.
+   */
+  close(inMemory = true): { rows: number; bytes: number; data?: Uint8Array } {
+    this.closing = inMemory;
     try {
       this.emit(() => this.encoder.finish());
     } finally {
-      closeSync(this.fd);
+      if (this.fd !== undefined) closeSync(this.fd);
     }
-    return { rows: this.rows, bytes: this.bytes };
+    if (this.fd !== undefined) return { rows: this.rows, bytes: this.bytes };
+    const data = Buffer.concat(this.early);
+    this.early = [];
+    return { rows: this.rows, bytes: this.bytes, data };
   }
 
   /**
@@ -171,6 +209,8 @@ export class ParquetFileWriter {
 
   /** Closes without a valid footer (the caller discards the file). */
   abort(): void {
+    this.early = [];
+    if (this.fd === undefined) return;
     try {
       closeSync(this.fd);
     } catch {

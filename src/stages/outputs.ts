@@ -12,6 +12,11 @@ import { ParquetFileWriter, type ColumnDef, type Columns, type Value } from '../
 import type { ObjectStore } from '../ports/object-store.js';
 
 const MAX_UPLOADS = 4;
+const PARQUET_TYPE = 'application/vnd.apache.parquet';
+/** Parts up to this size are encoded in memory and uploaded from there, never a local file. */
+const IN_MEMORY_PART_BYTES = 4 * 1024 * 1024;
+/** Bytes of in-memory parts waiting for an upload slot; past this, parts wait as files. */
+const MAX_QUEUED_MEMORY = 16 * 1024 * 1024;
 
 interface Destination {
   /** Buffered values, one array per schema column (by position: no name lookup per value). */
@@ -48,8 +53,10 @@ export interface PartWriterOptions {
 export class PartWriter {
   private readonly destinations = new Map<string, Destination>();
   private readonly dir = mkdtempSync(join(tmpdir(), 'cartpipe-'));
-  /** Parts closed and waiting for an upload slot: files on disk, not memory. */
-  private readonly queue: { key: string; path: string }[] = [];
+  /** Parts closed and waiting for an upload slot: files on disk, or small parts' bytes. */
+  private readonly queue: ({ key: string; path: string } | { key: string; data: Uint8Array })[] =
+    [];
+  private queuedMemory = 0;
   private active = 0;
   private wake: (() => void) | undefined;
   private failure: unknown;
@@ -183,6 +190,7 @@ export class PartWriter {
       d.file = new ParquetFileWriter(join(this.dir, `${this.fileCount++}.parquet`), this.schema, {
         rowGroupSize: this.options.rowGroupSize ?? 100_000,
         statistics: this.options.statistics ?? true,
+        inMemoryUpTo: IN_MEMORY_PART_BYTES,
       });
     }
     const columns: Columns = {};
@@ -198,11 +206,16 @@ export class PartWriter {
     if (!d.file) return;
     const file = d.file;
     d.file = undefined;
-    const { bytes } = file.close();
+    const { bytes, data } = file.close(this.queuedMemory < MAX_QUEUED_MEMORY);
     this.bytes += bytes;
     const key = layout.partKey(prefix, d.parts++, this.options.file);
     this.written.push(key);
-    this.queue.push({ key, path: file.path });
+    if (data) {
+      this.queuedMemory += data.length;
+      this.queue.push({ key, data });
+    } else {
+      this.queue.push({ key, path: file.path });
+    }
     this.pump();
   }
 
@@ -212,16 +225,22 @@ export class PartWriter {
    */
   private pump(): void {
     while (this.active < MAX_UPLOADS && this.queue.length > 0 && this.failure === undefined) {
-      const { key, path } = this.queue.shift()!;
+      const part = this.queue.shift()!;
       this.active += 1;
-      this.store
-        .putFile(key, path, 'application/vnd.apache.parquet')
-        .then(() => rmSync(path, { force: true }))
+      const held = 'data' in part ? part.data.length : 0;
+      const upload =
+        'data' in part
+          ? this.store.put(part.key, part.data, PARQUET_TYPE)
+          : this.store
+              .putFile(part.key, part.path, PARQUET_TYPE)
+              .then(() => rmSync(part.path, { force: true }));
+      upload
         .catch((error: unknown) => {
           this.failure ??= error;
         })
         .finally(() => {
           this.active -= 1;
+          this.queuedMemory -= held;
           this.pump();
           if (this.active === 0 && (this.queue.length === 0 || this.failure !== undefined))
             this.wake?.();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -113,5 +113,54 @@ describe('ParquetFileWriter.heldBytes', () => {
     expect(held).toBeGreaterThanOrEqual(added);
     expect(writer.heldBytes()).toBe(0);
     writer.close();
+  });
+});
+
+describe('ParquetFileWriter in memory (inMemoryUpTo)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cartpipe-in-memory-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const columnsOf = (rows: number) => ({
+    id: Array.from({ length: rows }, (_, i) => i),
+    name: Array.from({ length: rows }, (_, i) => `row ${i} of 0 ${i * 7919}`),
+  });
+  /** The same rows through a writer that always makes a file: the bytes to expect. */
+  const fileBytes = (name: string, rows: number): Buffer => {
+    const path = join(dir, name);
+    const writer = new ParquetFileWriter(path, schema);
+    writer.write(columnsOf(rows));
+    writer.close();
+    return readFileSync(path);
+  };
+
+  it('returns a small file as bytes, the same bytes a file gets, and creates no file', () => {
+    const path = join(dir, 'small.parquet');
+    const writer = new ParquetFileWriter(path, schema, { inMemoryUpTo: 1024 * 1024 });
+    writer.write(columnsOf(2_000));
+    const { data, bytes } = writer.close();
+    expect(existsSync(path)).toBe(false);
+    expect(data).toBeDefined();
+    expect(data!.length).toBe(bytes);
+    expect(Buffer.from(data!).equals(fileBytes('small-file.parquet', 2_000))).toBe(true);
+  });
+
+  it('makes the file when the part outgrows the limit, a row group ends early, or close(false)', () => {
+    const big = join(dir, 'big.parquet');
+    const bigWriter = new ParquetFileWriter(big, schema, { inMemoryUpTo: 10_000 });
+    bigWriter.write(columnsOf(20_000));
+    expect(bigWriter.close().data).toBeUndefined();
+    expect(readFileSync(big).equals(fileBytes('big-file.parquet', 20_000))).toBe(true);
+
+    const early = join(dir, 'early.parquet');
+    const earlyWriter = new ParquetFileWriter(early, schema, { inMemoryUpTo: 1024 * 1024 });
+    earlyWriter.write(columnsOf(100));
+    earlyWriter.endRowGroup(); // memory would otherwise hold finished row groups of open parts
+    expect(existsSync(early)).toBe(true);
+    expect(earlyWriter.close().data).toBeUndefined();
+
+    const refused = join(dir, 'refused.parquet');
+    const refusedWriter = new ParquetFileWriter(refused, schema, { inMemoryUpTo: 1024 * 1024 });
+    refusedWriter.write(columnsOf(100));
+    expect(refusedWriter.close(false).data).toBeUndefined();
+    expect(readFileSync(refused).equals(fileBytes('refused-file.parquet', 100))).toBe(true);
   });
 });
