@@ -70,6 +70,7 @@ locals {
     CARTPIPE_MAX_ROW_CHARS          = tostring(var.max_row_chars)
     CARTPIPE_STAGE_TIMEOUT_SECONDS  = tostring(var.stage_timeout_seconds)
     CARTPIPE_WORKERS                = tostring(var.stage_workers)
+    CARTPIPE_VALIDATE_BUCKET_BYTES  = tostring(var.validate_bucket_bytes)
     CARTPIPE_AGGREGATIONS_FILE      = var.aggregations_file
     CARTPIPE_AWS_MAX_ATTEMPTS       = tostring(var.aws_max_attempts)
     CARTPIPE_AWS_CONNECT_TIMEOUT_MS = tostring(var.aws_connect_timeout_ms)

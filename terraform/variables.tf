@@ -449,6 +449,17 @@ variable "rows_per_part" {
   }
 }
 
+variable "validate_bucket_bytes" {
+  description = "Raw Parquet bytes per validate key bucket (CARTPIPE_VALIDATE_BUCKET_BYTES): validate holds one bucket's keys per thread at a time, so this, not the batch size, sets its memory."
+  type        = number
+  default     = 50331648
+
+  validation {
+    condition     = var.validate_bucket_bytes >= 1048576 && floor(var.validate_bucket_bytes) == var.validate_bucket_bytes
+    error_message = "validate_bucket_bytes must be a whole number of bytes, at least 1 MiB."
+  }
+}
+
 variable "max_file_bytes" {
   description = "Largest input file accepted, in bytes after decompression (CARTPIPE_MAX_FILE_BYTES)."
   type        = number
