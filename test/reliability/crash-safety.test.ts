@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layout, STAGES, type Stage } from '../../src/contracts/layout.js';
@@ -188,6 +188,9 @@ describe('a stage killed at any point and run again', () => {
     try {
       const killed = await runStage(stage, r.proxies, { ...JOB, RUN_ID: runId }, plan);
       expect(killed.killedAt).toBeDefined();
+      // The killed job's local disk (spill files, parts not yet uploaded) went with it.
+      expect(killed.exit.scratch).toMatch(/cartpipe-.*-task-/);
+      expect(existsSync(killed.exit.scratch!)).toBe(false);
       await check(r, killed);
       // Nothing half-visible: before validate commits, none of the run's rows; after, all.
       expect(await visibleRows(r.t)).toEqual(stage === 'compute-kpi' ? rowsAfter : rowsBefore);

@@ -3,7 +3,8 @@
  * entry point (dist/jobs/<stage>.js) with the environment a task definition would give it.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Stage } from '../../contracts/layout.js';
@@ -37,6 +38,8 @@ export interface JobExit {
   signal: NodeJS.Signals | null;
   /** Last lines the job wrote to stderr (its structured log). */
   stderrTail: string[];
+  /** The job's TMPDIR, removed once it exited, however it exited (absent: no process of its own). */
+  scratch?: string;
 }
 
 export interface JobProcessOptions {
@@ -49,12 +52,17 @@ export interface JobProcessOptions {
 
 export function runJobProcess(stage: Stage, options: JobProcessOptions): Promise<JobExit> {
   const entry = jobEntryPoint(stage);
+  // A task's local disk lives and dies with it, as a Fargate task's ephemeral storage does: a job
+  // killed mid-write (validate's spill files, parts waiting for upload) leaves nothing behind.
+  const scratch = mkdtempSync(join(tmpdir(), `cartpipe-${stage}-task-`));
+  const removeScratch = () => rmSync(scratch, { recursive: true, force: true });
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [...JOB_NODE_FLAGS, entry], {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        TMPDIR: scratch,
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe'],
@@ -71,11 +79,15 @@ export function runJobProcess(stage: Stage, options: JobProcessOptions): Promise
         options.onLog?.(line);
       }
     });
-    child.once('error', fail);
+    child.once('error', (error) => {
+      removeScratch();
+      fail(error);
+    });
     child.once('spawn', () => options.onSpawn?.(child.pid!, (signal) => child.kill(signal)));
     child.once('close', (exitCode, signal) => {
       if (partial) tail.push(partial);
-      done({ exitCode, signal, stderrTail: tail });
+      removeScratch();
+      done({ exitCode, signal, stderrTail: tail, scratch });
     });
   });
 }
