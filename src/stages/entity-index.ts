@@ -64,7 +64,7 @@ export async function loadKeyIndex(
   excludeRunId: string,
   committed: CommittedRuns,
 ): Promise<KeyVersionTable<KeyVersion>> {
-  // Shared: validate's shard threads look parents up in it without a copy each.
+  // Shared: validate's threads look parents up in it without a copy each.
   const index = new KeyVersionTable<KeyVersion>({ shared: true });
   // Keys share their version object: one per (date, load time, run), not one per key.
   const distinct = new Map<string, KeyVersion>();

@@ -571,7 +571,9 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   try {
     for (const entity of entitiesInOrder(profile)) {
       const parents = await parentTables(entity);
-      const pending = entity.parents?.length ? await heldByEarlierRuns(entity) : new Map();
+      const pending = entity.parents?.length
+        ? await heldByEarlierRuns(entity)
+        : new Map<Key, HeldRow>();
       // Which held keys this batch validates anew: asked of the threads, which see every key.
       let heldKeys: KeyTable | undefined;
       if (entity.key) {
