@@ -60,7 +60,7 @@ export function emptyCounts(): EntityCounts {
   };
 }
 
-/** Adds `more` into `into` (counts of one entity from several shards). */
+/** Adds `more` into `into` (counts of one entity from several threads). */
 export function addCounts(into: EntityCounts, more: EntityCounts): void {
   into.rowsIn += more.rowsIn;
   into.valid += more.valid;

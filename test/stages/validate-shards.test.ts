@@ -8,10 +8,10 @@ import { listAll } from '../../src/ports/object-store.js';
 import { rowsByPartition, startTestRuntime } from '../helpers/local.js';
 
 /**
- * validate splits an entity's rows into one shard per thread by key. Whatever the thread count,
- * every duplicate must meet the row it duplicates (exact copies dropped, conflicting keys
- * rejected, the first in file order kept), parents must be found across shards, and held rows
- * released by a later batch: same counts, same rows. The data is made here, so every expected
+ * validate splits an entity's rows into key buckets and validates them on every thread. Whatever
+ * the thread and bucket counts, every duplicate must meet the row it duplicates (exact copies
+ * dropped, conflicting keys rejected, the first in file order kept), parents must be found across
+ * buckets, and held rows released by a later batch: same counts, same rows. The data is made here, so every expected
  * count is known without running the code.
  */
 const dir = mkdtempSync(join(tmpdir(), 'validate-shards-'));
@@ -167,14 +167,14 @@ describe('validate on one, two and three threads, in one key bucket or many', ()
     expect(many.rows).toEqual(one.rows);
   });
 
-  it.each([2, 3])('on %i threads the rows really are split: a part per shard', (workers) => {
-    const shardsSeen = new Set(
+  it.each([2, 3])('on %i threads the rows really are split: a part per thread', (workers) => {
+    const piecesSeen = new Set(
       outcomes
         .get(workers)!
         .validatedParts.filter((k) => k.includes('/order_items/'))
         .map((k) => /part-(\d+)-\d+\.parquet$/.exec(k)![1]),
     );
-    // Shards 0..workers-1, plus the released rows' own parts (numbered after the shards).
-    expect(shardsSeen.size).toBe(workers + 1);
+    // Threads 0..workers-1, plus the released rows' own parts (numbered after the threads').
+    expect(piecesSeen.size).toBe(workers + 1);
   });
 });
