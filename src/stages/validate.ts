@@ -140,8 +140,7 @@ type FrozenKeys = FrozenKeyVersionsData<KeyVersion>;
  * one bucket validated by one thread, else the first pass's spill files (one per first-pass
  * piece, read in piece order: file order).
  */
-export type BucketSource =
-  { raw: string[] } | { spill: { dir: string; pieces: number; buckets: number } };
+export type BucketSource = { raw: string[] } | { spill: { dir: string; pieces: number } };
 
 /**
  * validate's first pass over one entity, for one piece of its raw parts (consecutive parts, so
@@ -576,8 +575,9 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         : new Map<Key, HeldRow>();
       // Which held keys this batch validates anew: asked of the threads, which see every key.
       let heldKeys: KeyTable | undefined;
-      if (entity.key) {
-        for (const id of pending.keys()) (heldKeys ??= new KeyTable(pending.size, true)).set(id, 1);
+      if (entity.key && pending.size > 0) {
+        heldKeys = new KeyTable(pending.size, true);
+        for (const id of pending.keys()) heldKeys.set(id, 1);
       }
       const raw = await listAll(
         ctx.store,
@@ -606,7 +606,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
           };
           return threads.run(task, (store) => partitionRaw(store, task), signal);
         });
-        source = { spill: { dir: spillDir, pieces: partitions.length, buckets } };
+        source = { spill: { dir: spillDir, pieces: partitions.length } };
         rowsPerBucket = Array.from({ length: buckets }, (_, b) =>
           partitions.reduce((sum, p) => sum + p.rows[b]!, 0),
         );
@@ -658,7 +658,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
           file: pieces,
         });
         releaseWriters.push(release);
-        await releaseHeld(entity, pending, heldKeysValid, counts, release);
+        await releaseHeld(entity, parents, pending, heldKeysValid, counts, release);
         areas.validated.push(...(await release.finish()));
       }
     }
@@ -750,6 +750,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
    */
   async function releaseHeld(
     entity: EntitySpec,
+    parents: ValidateBucketsTask['parents'],
     pending: Map<Key, HeldRow>,
     validNow: Set<Key>,
     counts: EntityCounts,
@@ -759,7 +760,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     const names = entity.columns.map((c) => c.name);
     const known = await earlierIndex(entity);
     const lookups = new Map(
-      Object.entries(await parentTables(entity)).map(([name, t]) => [name, parentLookup(t)]),
+      Object.entries(parents).map(([name, tables]) => [name, parentLookup(tables)]),
     );
     const findParent = (entityName: string, key: Key) => lookups.get(entityName)?.(key);
     const validPrefix = (date: string | undefined) =>
