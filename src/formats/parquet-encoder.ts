@@ -1,7 +1,7 @@
 /**
- * A Parquet encoder for the flat tables the pipeline writes: OPTIONAL columns of text, INT64,
- * DOUBLE, BOOLEAN and INT64 timestamps (ms, UTC); data pages v1 with RLE/bit-packed definition
- * levels; PLAIN or dictionary (RLE_DICTIONARY) values; snappy pages; a thrift-compact footer with
+ * A Parquet encoder for the flat tables the pipeline writes: OPTIONAL or REQUIRED columns of text,
+ * INT64, DOUBLE, BOOLEAN and INT64 timestamps (ms, UTC); data pages v1 with RLE/bit-packed
+ * definition levels (none for REQUIRED columns); PLAIN or dictionary (RLE_DICTIONARY) values; snappy pages; a thrift-compact footer with
  * per-chunk statistics.
  *
  * Why not hyparquet-writer, which this replaced: it is general (nested columns, many encodings,
@@ -17,6 +17,12 @@ export type EncodedType = 'string' | 'int' | 'float' | 'timestamp' | 'bool';
 export interface EncodedColumn {
   name: string;
   type: EncodedType;
+  /**
+   * REQUIRED in the schema: pages carry no definition levels, and a null is refused. Readers
+   * hand such a column over as decoded, where an OPTIONAL one is rebuilt value by value around
+   * its nulls (hyparquet: most of compute-kpi's garbage).
+   */
+  required?: boolean;
 }
 type Cell = string | number | boolean | null | undefined;
 
@@ -25,6 +31,7 @@ const TYPE = { BOOLEAN: 0, INT64: 2, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
 const ENCODING = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const;
 const PAGE = { DATA_PAGE: 0, DICTIONARY_PAGE: 2 } as const;
 const CONVERTED = { UTF8: 0, TIMESTAMP_MILLIS: 9 } as const;
+const REQUIRED = 0;
 const OPTIONAL = 1;
 const SNAPPY = 1;
 
@@ -483,6 +490,11 @@ class ColumnChunkBuilder {
       levels[at++] = defined;
       nulls += 1 - defined;
     }
+    if (nulls > 0 && this.column.required) {
+      throw new Error(
+        `parquet column ${this.column.name} is REQUIRED and cannot hold null (row ${data.findIndex((v, i) => i >= start && (v === null || v === undefined))} of the batch)`,
+      );
+    }
     this.pageRows = at;
     this.values += end - start;
     this.nulls += nulls;
@@ -577,9 +589,8 @@ class ColumnChunkBuilder {
     this.max = max;
   }
 
-  /** Encodes and compresses the open page, if it has rows. */
-  private endPage(): void {
-    if (this.pageRows === 0) return;
+  /** The open page's definition levels, length-prefixed, into the page body. */
+  private encodeLevels(): void {
     levels.pos = 0;
     const levelEncoder = new HybridEncoder(levels, 1);
     const rowLevels = this.pageLevels;
@@ -595,9 +606,15 @@ class ColumnChunkBuilder {
     }
     levelEncoder.putRun(runValue, runLength);
     levelEncoder.finish();
-    pageBody.pos = 0;
     pageBody.u32(levels.pos);
     pageBody.bytes(levels.buf, 0, levels.pos);
+  }
+
+  /** Encodes and compresses the open page, if it has rows. */
+  private endPage(): void {
+    if (this.pageRows === 0) return;
+    pageBody.pos = 0;
+    if (!this.column.required) this.encodeLevels();
     if (this.pageEncoding === ENCODING.RLE_DICTIONARY) {
       const bitWidth = Math.max(1, Math.ceil(Math.log2(this.entries.length)));
       pageBody.u8(bitWidth);
@@ -754,7 +771,7 @@ export class ParquetEncoder {
     for (const column of this.schema) {
       t.element();
       t.i32(1, physicalType(column.type));
-      t.i32(3, OPTIONAL);
+      t.i32(3, column.required ? REQUIRED : OPTIONAL);
       t.binary(4, column.name);
       if (column.type === 'string') t.i32(6, CONVERTED.UTF8);
       if (column.type === 'timestamp') t.i32(6, CONVERTED.TIMESTAMP_MILLIS);
