@@ -46,10 +46,10 @@ export function readRunManifest(store: ObjectStore, runId: string): Promise<RunM
   return getJson<RunManifest>(store, layout.runManifest(runId));
 }
 
-/** Columns every stage adds to the rows it writes, after the entity's own. */
+/** Columns every stage adds to the rows it writes, after the entity's own; never null. */
 export const LINEAGE_COLUMNS = [
-  { name: '_run_id', type: 'string' },
-  { name: '_loaded_at', type: 'timestamp' },
-  { name: '_source_file', type: 'string' },
-  { name: '_source_row', type: 'int' },
+  { name: '_run_id', type: 'string', required: true },
+  { name: '_loaded_at', type: 'timestamp', required: true },
+  { name: '_source_file', type: 'string', required: true },
+  { name: '_source_row', type: 'int', required: true },
 ] as const;

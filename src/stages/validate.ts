@@ -51,8 +51,16 @@ export interface ValidateResult {
   failure?: CartpipeError;
 }
 
+/**
+ * validated/ and held/ columns: a column the profile requires is REQUIRED in the Parquet schema
+ * too (validation let no null through), which tells Athena and every reader so and lets them
+ * skip rebuilding it around nulls.
+ */
 export function validatedSchema(entity: EntitySpec): ColumnDef[] {
-  return [...entity.columns.map((c) => ({ name: c.name, type: c.type })), ...LINEAGE_COLUMNS];
+  return [
+    ...entity.columns.map((c) => ({ name: c.name, type: c.type, required: c.required === true })),
+    ...LINEAGE_COLUMNS,
+  ];
 }
 export function heldSchema(entity: EntitySpec): ColumnDef[] {
   return [...validatedSchema(entity), { name: '_reasons', type: 'string' }];

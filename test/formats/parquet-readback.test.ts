@@ -70,6 +70,32 @@ describe('Parquet written by the jobs, read back by DuckDB', () => {
     expect(String(parquet.last)).toBe(String(csv.last));
   });
 
+  it('marks the columns validation guarantees (required ones, lineage) REQUIRED, the others OPTIONAL', async () => {
+    const schema = (
+      await db.runAndReadAll(
+        `select distinct name, repetition_type from parquet_schema('${local}/validated/thelook/order_items/*/*/*.parquet') where num_children is null`,
+      )
+    ).getRowObjectsJS();
+    const repetition = Object.fromEntries(schema.map((r) => [r.name, r.repetition_type]));
+    // orderItems' spec: id, order_id, product_id, status and sale_price are required.
+    expect(repetition).toEqual({
+      id: 'REQUIRED',
+      order_id: 'REQUIRED',
+      user_id: 'OPTIONAL',
+      product_id: 'REQUIRED',
+      status: 'REQUIRED',
+      created_at: 'OPTIONAL',
+      shipped_at: 'OPTIONAL',
+      delivered_at: 'OPTIONAL',
+      returned_at: 'OPTIONAL',
+      sale_price: 'REQUIRED',
+      _run_id: 'REQUIRED',
+      _loaded_at: 'REQUIRED',
+      _source_file: 'REQUIRED',
+      _source_row: 'REQUIRED',
+    });
+  });
+
   it('partitions validated rows by their order date, and items sit with their order', async () => {
     const misplaced = await one(`
       with i as (select order_id, regexp_extract(filename, 'date=([0-9-]+)', 1) as d from read_parquet('${local}/validated/thelook/order_items/*/*/*.parquet', filename = true)),

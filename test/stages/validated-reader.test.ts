@@ -37,7 +37,9 @@ describe('ValidatedReader', () => {
                   ? loadedAt
                   : c.name === '_source_row'
                     ? i + 2
-                    : null;
+                    : c.name === '_source_file'
+                      ? 'products.csv'
+                      : null;
         columns[c.name]!.push(value);
       }
     });
