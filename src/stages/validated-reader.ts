@@ -9,7 +9,8 @@ import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS } from './context.js';
-import { keyOf, newer, type Key } from './entity-index.js';
+import { keyOf, newer } from './entity-index.js';
+import { KeyTable } from './key-table.js';
 
 /**
  * Undated entities' rows (thelook's products) kept across the readers of one compute-kpi run,
@@ -115,9 +116,15 @@ export class ValidatedReader {
       }
     }
     const targets = wanted.map(() => new Array<Value>(total));
-    const loadedOut = new Array<Value>(total);
-    const runOut = new Array<Value>(total);
-    const latest = new Map<Key, number>(); // key -> row index in the output
+    const keyed = keyColumns.length > 0;
+    // Each output row's version, for the keys met again: typed arrays outside V8's heap, like
+    // the key table, where arrays of a date's rows were garbage only full collections free.
+    const loadedOut = new Float64Array(keyed ? total : 0);
+    const runOut = new Int32Array(keyed ? total : 0); // index into runIds
+    const runIds: string[] = [];
+    const runIndex = new Map<string, number>();
+    // key -> row index in the output, sized once.
+    const latest = new KeyTable(keyed ? total : 0);
     let length = 0;
     for (let b = 0; b < batches.length; b++) {
       const cols = batches[b]!;
@@ -127,24 +134,27 @@ export class ValidatedReader {
       const runs = cols._run_id!;
       for (let i = 0; i < loaded.length; i++) {
         let at = length;
-        const key = keyColumns.length > 0 ? keyOf(cols, keyColumns, i) : undefined;
+        const key = keyed ? keyOf(cols, keyColumns, i) : undefined;
         if (key !== undefined) {
           const existing = latest.get(key);
           if (existing !== undefined) {
             const candidate = { loadedAt: loaded[i] as number, runId: runs[i] as string };
-            const current = {
-              loadedAt: loadedOut[existing] as number,
-              runId: runOut[existing] as string,
-            };
+            const current = { loadedAt: loadedOut[existing]!, runId: runIds[runOut[existing]!]! };
             if (!newer(candidate, current)) continue;
             at = existing;
           } else {
             latest.set(key, at);
           }
+          const runId = runs[i] as string;
+          let run = runIndex.get(runId);
+          if (run === undefined) {
+            run = runIds.push(runId) - 1;
+            runIndex.set(runId, run);
+          }
+          loadedOut[at] = loaded[i] as number;
+          runOut[at] = run;
         }
         if (at === length) length += 1;
-        loadedOut[at] = loaded[i] ?? null;
-        runOut[at] = runs[i] ?? null;
         for (let c = 0; c < targets.length; c++) targets[c]![at] = sources[c]![i] ?? null;
       }
     }

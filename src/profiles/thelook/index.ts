@@ -6,6 +6,7 @@
  */
 import type { ColumnDef, Columns } from '../../formats/parquet.js';
 import type { KpiRow } from '../../ports/kpi-store.js';
+import { KeyTable } from '../../stages/key-table.js';
 import type { ColumnSpec, KpiInput, Profile } from '../types.js';
 
 export const ORDER_STATUSES = [
@@ -120,8 +121,16 @@ interface CategoryAccumulator {
   revenue: number;
   net: number;
   items: number;
-  orders: Set<number>;
-  returnedOrders: Set<number>;
+  /** Order ids as sets (values unused): typed arrays, not Sets of a day's orders. */
+  orders: KeyTable;
+  returnedOrders: KeyTable;
+}
+
+/** A set of a day's ids, sized once (see {@link KeyTable}: no large Set left per day). */
+function idSet(ids: readonly number[]): KeyTable {
+  const set = new KeyTable(ids.length);
+  for (const id of ids) set.set(id, 1);
+  return set;
 }
 
 function computeDay(
@@ -131,9 +140,9 @@ function computeDay(
   categoryOf: Map<number, string>,
 ) {
   const orderIds = orderRows.order_id as number[];
-  const orderSet = new Set(orderIds);
+  const orderSet = idSet(orderIds);
   const returned = (orderRows.status as string[]).filter((s) => s === 'returned').length;
-  const customers = new Set(orderRows.user_id as number[]);
+  const customers = idSet(orderRows.user_id as number[]);
 
   let revenue = 0;
   let net = 0;
@@ -151,14 +160,20 @@ function computeDay(
     const category = categoryOf.get(itemRows.product_id![i] as number) ?? 'unknown';
     let acc = categories.get(category);
     if (!acc) {
-      acc = { revenue: 0, net: 0, items: 0, orders: new Set(), returnedOrders: new Set() };
+      acc = {
+        revenue: 0,
+        net: 0,
+        items: 0,
+        orders: new KeyTable(),
+        returnedOrders: new KeyTable(),
+      };
       categories.set(category, acc);
     }
     acc.revenue += price;
     if (!isReturned) acc.net += price;
-    else acc.returnedOrders.add(orderId);
+    else acc.returnedOrders.set(orderId, 1);
     acc.items += 1;
-    acc.orders.add(orderId);
+    acc.orders.set(orderId, 1);
   }
 
   const daily: KpiRow[] =
@@ -191,6 +206,23 @@ function computeDay(
   return { daily, categoryDaily };
 }
 
+/**
+ * Product id -> category, made once per catalogue read: the reader hands every day of a run the
+ * same catalogue rows while its parts are unchanged.
+ */
+const categoryMaps = new WeakMap<Columns, Map<number, string>>();
+function categoriesOf(productRows: Columns): Map<number, string> {
+  let categoryOf = categoryMaps.get(productRows);
+  if (!categoryOf) {
+    categoryOf = new Map();
+    const ids = productRows.id as number[];
+    for (let i = 0; i < ids.length; i++)
+      categoryOf.set(ids[i]!, productRows.category![i] as string);
+    categoryMaps.set(productRows, categoryOf);
+  }
+  return categoryOf;
+}
+
 export const thelook: Profile = {
   name: 'thelook',
   description: 'TheLook-style shop: products, orders, order_items',
@@ -202,11 +234,12 @@ export const thelook: Profile = {
       input.rows('order_items', date, ['order_id', 'sale_price', 'status', 'product_id']),
       input.rows('products', undefined, ['id', 'category']),
     ]);
-    const categoryOf = new Map<number, string>();
-    const ids = productRows.id as number[];
-    for (let i = 0; i < ids.length; i++)
-      categoryOf.set(ids[i]!, productRows.category![i] as string);
-    const { daily, categoryDaily } = computeDay(date, orderRows, itemRows, categoryOf);
+    const { daily, categoryDaily } = computeDay(
+      date,
+      orderRows,
+      itemRows,
+      categoriesOf(productRows),
+    );
     return { [DAILY_KPI.name]: daily, [CATEGORY_DAILY_KPI.name]: categoryDaily };
   },
 };
