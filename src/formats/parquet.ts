@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import { decodeOwnRowGroup, isOwnFile } from './parquet-decoder.js';
 import { ByteSink, ParquetEncoder } from './parquet-encoder.js';
 
 /** Logical column types the pipeline stores. Timestamps are epoch milliseconds (UTC). */
@@ -286,7 +287,8 @@ export async function parquetInfo(
 
 /**
  * Reads a Parquet file one row group at a time as columnar batches of logical values
- * (INT64 -> number, timestamps -> epoch ms). Columns absent from the file read as null.
+ * (INT64 -> number, timestamps -> epoch ms). Columns absent from the file read as null. The
+ * pipeline's own files are decoded by ./parquet-decoder.ts, any other by hyparquet.
  */
 export async function* readParquet(
   file: AsyncBuffer,
@@ -295,12 +297,15 @@ export async function* readParquet(
   const { metadata, columns: present } = await parquetInfo(file);
   const wanted = options.columns ?? present;
   const available = wanted.filter((c) => present.includes(c));
+  const own = isOwnFile(metadata, available);
   let rowStart = 0;
-  for (const group of metadata.row_groups) {
+  for (const [index, group] of metadata.row_groups.entries()) {
     const rowEnd = rowStart + Number(group.num_rows);
     const out: Columns = {};
     for (const c of wanted) out[c] = new Array<Value>(rowEnd - rowStart).fill(null);
-    if (available.length > 0) {
+    if (own) {
+      await decodeOwnRowGroup(file, metadata, index, available, out);
+    } else if (available.length > 0) {
       await parquetRead({
         file,
         metadata,
