@@ -145,21 +145,23 @@ export async function computeKpiWindow(
   const byKpi = await profile.computeKpis(input, window.date, window);
   // The window's Parquet copies are written here, on the thread that computed them: on the main
   // thread, hundreds of small files one after another were the stage's serial part.
-  const written: string[] = [];
-  for (const kpi of window.kpis) {
-    const rows = byKpi[kpi.name] ?? [];
-    const key = layout.kpiPartKey(task.run.dataset, kpi.name, window.date);
-    if (rows.length === 0) {
-      await store.delete([key]);
-      continue;
-    }
-    const columns = Object.fromEntries(
-      kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
-    );
-    await store.put(key, encodeParquet(kpi.columns, columns), 'application/vnd.apache.parquet');
-    written.push(key);
-  }
-  return { byKpi, partsRead: reader.partsRead, written };
+  // The window's KPIs are stored at once, not one request after another.
+  const stored = await Promise.all(
+    window.kpis.map(async (kpi) => {
+      const rows = byKpi[kpi.name] ?? [];
+      const key = layout.kpiPartKey(task.run.dataset, kpi.name, window.date);
+      if (rows.length === 0) {
+        await store.delete([key]);
+        return [];
+      }
+      const columns = Object.fromEntries(
+        kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
+      );
+      await store.put(key, encodeParquet(kpi.columns, columns), 'application/vnd.apache.parquet');
+      return [key];
+    }),
+  );
+  return { byKpi, partsRead: reader.partsRead, written: stored.flat() };
 }
 
 export async function runComputeKpi(
