@@ -54,11 +54,16 @@ export interface ValidateResult {
 /**
  * validated/ and held/ columns: a column the profile requires is REQUIRED in the Parquet schema
  * too (validation let no null through), which tells Athena and every reader so and lets them
- * skip rebuilding it around nulls.
+ * skip rebuilding it around nulls. A derived column is computed after the rules, never checked
+ * by them: it stays OPTIONAL whatever its spec says.
  */
 export function validatedSchema(entity: EntitySpec): ColumnDef[] {
   return [
-    ...entity.columns.map((c) => ({ name: c.name, type: c.type, required: c.required === true })),
+    ...entity.columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      required: c.required === true && !c.derive,
+    })),
     ...LINEAGE_COLUMNS,
   ];
 }
