@@ -27,7 +27,6 @@ type Kind = 'string' | 'int' | 'float' | 'bool';
 
 /** How a column's values are stored, or undefined when it is not one this reader knows. */
 function kindOf(element: SchemaElement): Kind | undefined {
-  if (element.num_children) return undefined;
   if (element.repetition_type !== 'REQUIRED' && element.repetition_type !== 'OPTIONAL') {
     return undefined;
   }

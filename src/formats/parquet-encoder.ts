@@ -1,8 +1,8 @@
 /**
  * A Parquet encoder for the flat tables the pipeline writes: OPTIONAL or REQUIRED columns of text,
  * INT64, DOUBLE, BOOLEAN and INT64 timestamps (ms, UTC); data pages v1 with RLE/bit-packed
- * definition levels (none for REQUIRED columns); PLAIN or dictionary (RLE_DICTIONARY) values; snappy pages; a thrift-compact footer with
- * per-chunk statistics.
+ * definition levels (none for REQUIRED columns); PLAIN or dictionary (RLE_DICTIONARY) values;
+ * snappy pages; a thrift-compact footer with per-chunk statistics.
  *
  * Why not hyparquet-writer, which this replaced: it is general (nested columns, many encodings,
  * page indexes) and builds several arrays and objects per value on the way (levels, sliced pages,

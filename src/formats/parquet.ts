@@ -252,22 +252,11 @@ const EPOCH_MS_PARSERS = {
   timestampFromNanoseconds: (nanos: bigint) => Number(nanos / 1000000n),
 } as never;
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** Copies a decoded chunk into `target` at `offset`, as logical values. */
 function copyChunk(source: ArrayLike<unknown>, target: Value[], offset: number): void {
   const end = Math.min(source.length, target.length - offset);
   if (source instanceof Float64Array || source instanceof Int32Array) {
     for (let i = Math.max(0, -offset); i < end; i++) target[offset + i] = source[i]!;
-    return;
-  }
-  if (source instanceof BigInt64Array && LITTLE_ENDIAN) {
-    // A REQUIRED INT64 column arrives whole: its halves read as numbers make no BigInt per value
-    // (exact within +-2^53, the range Value's numbers hold anyway).
-    const halves = new Int32Array(source.buffer, source.byteOffset, source.length * 2);
-    for (let i = Math.max(0, -offset); i < end; i++) {
-      target[offset + i] = halves[2 * i + 1]! * 4294967296 + (halves[2 * i]! >>> 0);
-    }
     return;
   }
   for (let i = Math.max(0, -offset); i < end; i++) target[offset + i] = logical(source[i]);

@@ -29,14 +29,15 @@ describe('Parquet written by the jobs, read back by DuckDB', () => {
   afterAll(async () => t.stop());
 
   const one = async (sql: string) => (await db.runAndReadAll(sql)).getRowObjectsJS()[0]!;
+  /** A two-column query's rows as one object: first column -> second. */
+  const pairs = async (sql: string) =>
+    Object.fromEntries((await db.runAndReadAll(sql)).getRows().map(([k, v]) => [String(k), v]));
+  const validatedItems = () => `${local}/validated/thelook/order_items/*/*/*.parquet`;
 
   it('keeps the types: integer ids, timestamps, doubles, strings', async () => {
-    const types = (
-      await db.runAndReadAll(
-        `describe select * from read_parquet('${local}/validated/thelook/order_items/*/*/*.parquet')`,
-      )
-    ).getRowObjectsJS();
-    const typeOf = Object.fromEntries(types.map((r) => [r.column_name, r.column_type]));
+    const typeOf = await pairs(
+      `select column_name, column_type from (describe select * from read_parquet('${validatedItems()}'))`,
+    );
     expect(typeOf).toMatchObject({
       id: 'BIGINT',
       order_id: 'BIGINT',
@@ -71,12 +72,9 @@ describe('Parquet written by the jobs, read back by DuckDB', () => {
   });
 
   it('marks the columns validation guarantees (required ones, lineage) REQUIRED, the others OPTIONAL', async () => {
-    const schema = (
-      await db.runAndReadAll(
-        `select distinct name, repetition_type from parquet_schema('${local}/validated/thelook/order_items/*/*/*.parquet') where num_children is null`,
-      )
-    ).getRowObjectsJS();
-    const repetition = Object.fromEntries(schema.map((r) => [r.name, r.repetition_type]));
+    const repetition = await pairs(
+      `select distinct name, repetition_type from parquet_schema('${validatedItems()}') where num_children is null`,
+    );
     // orderItems' spec: id, order_id, product_id, status and sale_price are required.
     expect(repetition).toEqual({
       id: 'REQUIRED',
