@@ -4,9 +4,10 @@
 #   1. build context  = the repository minus .dockerignore (close to Docker's rules, not exact)
 #   2. build stage    = its COPY lines and RUN commands (npm ci, npm run build, npm prune ...)
 #   3. runtime stage  = its COPY --from=build lines
-#   4. for each stage, `node dist/jobs/<stage>.js` (the task definition's command) with an empty
-#      environment, as an unprivileged user when run as root: it must exit 1 with a configuration
-#      error that names a variable ("invalid configuration: ... RUN_ID ..."), not crash.
+#   4. for each stage, `node <CMD's flags> dist/jobs/<stage>.js` (the task definition's command)
+#      with only the runtime stage's ENV, as an unprivileged user when run as root: it must exit 1
+#      with a configuration error that names a variable ("invalid configuration: ... RUN_ID ..."),
+#      not crash (a flag node refuses exits 9).
 #
 # Usage: scripts/image-build-check.sh            (KEEP_WORKDIR=1 keeps the temporary folder)
 set -euo pipefail
@@ -142,21 +143,27 @@ fi
 echo "runtime: $(du -sh "$WORK/runtime" | cut -f1)"
 
 # ---- 4. every stage's command ------------------------------------------------------------------
+# The node flags of the image's CMD (["node", <flags>..., "dist/jobs/<stage>.js"]) and the ENV
+# pairs of the runtime stage (after the last FROM).
+read -ra NODE_FLAGS <<<"$(instructions | sed -n 's/^CMD *//p' | tail -1 |
+  node -e 'const c = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(c.slice(1, -1).join(" "))')"
+read -ra RUNTIME_ENV <<<"$(instructions | awk 'toupper($1) == "FROM" { env = "" } toupper($1) == "ENV" { $1 = ""; env = env $0 } END { print env }')"
+echo "node flags: ${NODE_FLAGS[*]:-(none)}; runtime ENV: ${RUNTIME_ENV[*]:-(none)}"
 as_user=()
 if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
   as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups) # like USER node: not root
 fi
 failures=0
 for stage in $STAGES; do
-  say "stage $stage: node dist/jobs/$stage.js with an empty environment"
+  say "stage $stage: node ${NODE_FLAGS[*]} dist/jobs/$stage.js with the image's environment only"
   if [[ ! -f "$WORK/runtime/dist/jobs/$stage.js" ]]; then
     echo "FAIL: dist/jobs/$stage.js is not in the image (is jobs/$stage.ts written?)"
     failures=$((failures + 1))
     continue
   fi
   set +e
-  output=$(cd "$WORK/runtime" && timeout 60 "${as_user[@]}" env -i PATH="$PATH" HOME=/nonexistent NODE_ENV=production \
-    node "dist/jobs/$stage.js" 2>&1)
+  output=$(cd "$WORK/runtime" && timeout 60 "${as_user[@]}" env -i PATH="$PATH" HOME=/nonexistent \
+    "${RUNTIME_ENV[@]}" node "${NODE_FLAGS[@]}" "dist/jobs/$stage.js" 2>&1)
   code=$?
   set -e
   printf '%s\n' "$output" | sed 's/^/  | /' | head -20

@@ -15,9 +15,12 @@ locals {
   glue_database_name = coalesce(var.glue_database_name, replace(var.name_prefix, "-", "_"))
 
   # The stages, in run order (src/contracts/layout.ts STAGES). One task definition each,
-  # family "<name_prefix>-<stage>", container "job", command node dist/jobs/<stage>.js.
+  # family "<name_prefix>-<stage>", container "job", command node <flags> dist/jobs/<stage>.js.
   stages         = ["upload", "validate", "compute-kpi"]
   container_name = "job"
+  # The jobs' V8 flags (src/workers/heap.ts JOB_NODE_FLAGS, the image's CMD; test/infra checks
+  # all three agree). On the command line: V8 refuses --heap-growing-percent in NODE_OPTIONS.
+  job_node_flags = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
 
   # The manifest's ObjectCreated event is the only trigger (layout.ts MANIFEST_PREFIX/SUFFIX).
   manifest_prefix = "metadata/"

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Stage } from '../../src/contracts/layout.js';
-import { JOB_NODE_FLAGS } from '../../src/workers/heap.js';
+import { JOB_NODE_FLAGS, JOB_PROCESS_ENV } from '../../src/workers/heap.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
 import { compareCounts, compareKpiRows, type Comparison, type Row } from './compare.js';
 import type { DuckChildResult } from './duckdb-child.js';
@@ -119,7 +119,11 @@ async function stageChild(
     ...JOB_NODE_FLAGS,
     ...(extra.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${extra.profileDir}`] : []),
   ];
-  const child = await runNode(STAGE_CHILD, args, { cpus: extra.cpus, nodeArgs });
+  const child = await runNode(STAGE_CHILD, args, {
+    cpus: extra.cpus,
+    nodeArgs,
+    env: { ...process.env, ...JOB_PROCESS_ENV },
+  });
   if (child.exitCode !== 0)
     throw new Error(`${stage} failed (exit ${child.exitCode}):\n${child.stderrTail}`);
   const result = JSON.parse(readFileSync(out, 'utf8')) as StageChildResult;

@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { STAGES } from '../../src/contracts/layout.js';
-import { JOB_NODE_FLAGS } from '../../src/workers/heap.js';
-import { loadTerraform, resource, ROOT, type TfModule } from './terraform.js';
+import { JOB_NODE_FLAGS, JOB_PROCESS_ENV } from '../../src/workers/heap.js';
+import { loadTerraform, localValue, resource, ROOT, type TfModule } from './terraform.js';
 
 let work: string;
 let tf: TfModule;
@@ -276,14 +276,16 @@ describe('docker/Dockerfile', () => {
     expect(containers).toContain('readonlyRootFilesystem = true');
   });
 
-  it('gives the jobs the V8 flags the local runtime and the benchmark start them with', () => {
+  it('runs the jobs with the V8 flags and environment the local runtime and the benchmark use', () => {
     const runtime = instructions.slice(instructions.findLastIndex((l) => l.startsWith('FROM')));
-    const env = runtime.find((l) => l.startsWith('ENV NODE_OPTIONS='));
-    expect(env).toBe(`ENV NODE_OPTIONS=${JOB_NODE_FLAGS.join(' ')}`);
+    for (const [name, value] of Object.entries(JOB_PROCESS_ENV))
+      expect(runtime).toContain(`ENV ${name}=${value}`);
+    // The flags go on the command line (V8 refuses --heap-growing-percent in NODE_OPTIONS).
+    expect(runtime.some((l) => l.includes('NODE_OPTIONS'))).toBe(false);
+    expect(localValue(tf, 'job_node_flags')).toEqual(JOB_NODE_FLAGS);
     const containers = String(
       resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
     );
-    // A task definition setting NODE_OPTIONS itself would replace the image's.
     expect(containers).not.toContain('NODE_OPTIONS');
   });
 
@@ -291,11 +293,14 @@ describe('docker/Dockerfile', () => {
     const cmd = instructions.find((l) => l.startsWith('CMD'))!;
     const command = JSON.parse(cmd.slice(3).trim()) as string[];
     expect(command[0]).toBe('node');
-    expect(STAGES.map((s) => `dist/jobs/${s}.js`)).toContain(command[1]);
+    expect(command.slice(1, -1)).toEqual(JOB_NODE_FLAGS);
+    expect(STAGES.map((s) => `dist/jobs/${s}.js`)).toContain(command.at(-1));
     const containers = String(
       resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
     );
-    expect(containers).toContain('command                = ["node", "dist/jobs/${each.key}.js"]');
+    expect(containers).toContain(
+      'command                = concat(["node"], local.job_node_flags, ["dist/jobs/${each.key}.js"])',
+    );
   });
 
   it('copies only sources the build context (.dockerignore) keeps, and never .env or state', () => {

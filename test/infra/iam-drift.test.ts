@@ -78,11 +78,20 @@ for (const [name, missing] of Object.entries(MISSING)) {
 let tf: TfModule;
 let components: Component[];
 
-/** jobs/<stage>.js script of each task definition, from its `node dist/jobs/<stage>.js` command. */
+/**
+ * jobs/<stage>.js script of each task definition, from its command: node, its flags, then
+ * `dist/jobs/<stage>.js` (`concat(["node"], local.job_node_flags, ["<script>"])`).
+ */
 function taskCommandEntries(): string[] {
   const containers = String(resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions);
-  const command = /command\s*=\s*\["node",\s*"([^"]+)"\]/.exec(containers)?.[1];
-  if (!command) throw new Error('task definition command ["node", "<script>"] not found');
+  const command =
+    /command\s*=\s*concat\(\["node"\],\s*local\.job_node_flags,\s*\["([^"]+)"\]\)/.exec(
+      containers,
+    )?.[1];
+  if (!command)
+    throw new Error(
+      'task definition command concat(["node"], local.job_node_flags, ["<script>"]) not found',
+    );
   return STAGES.map((stage) =>
     evaluateTemplate(tf, command, { 'each.key': stage })
       .replace(/^dist\//, '')

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Stage } from '../../contracts/layout.js';
 import { OrchestrationError } from '../../errors.js';
-import { JOB_NODE_FLAGS } from '../../workers/heap.js';
+import { JOB_NODE_FLAGS, JOB_PROCESS_ENV } from '../../workers/heap.js';
 
 /** The project root: the nearest folder above this module holding package.json. */
 export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -63,6 +63,7 @@ export function runJobProcess(stage: Stage, options: JobProcessOptions): Promise
         HOME: process.env.HOME ?? '',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         TMPDIR: scratch,
+        ...JOB_PROCESS_ENV,
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe'],
