@@ -18,9 +18,14 @@ locals {
   # family "<name_prefix>-<stage>", container "job", command node <flags> dist/jobs/<stage>.js.
   stages         = ["upload", "validate", "compute-kpi"]
   container_name = "job"
-  # The jobs' V8 flags (src/workers/heap.ts JOB_NODE_FLAGS, the image's CMD; test/infra checks
-  # all three agree). On the command line: V8 refuses --heap-growing-percent in NODE_OPTIONS.
-  job_node_flags = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
+  # Each stage's V8 flags (src/workers/heap.ts jobNodeFlags, the image's CMD for upload;
+  # test/infra checks they agree). On the command line: V8 refuses --heap-growing-percent in
+  # NODE_OPTIONS.
+  job_node_flags = {
+    upload        = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
+    validate      = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
+    "compute-kpi" = ["--max-semi-space-size=32"]
+  }
 
   # The manifest's ObjectCreated event is the only trigger (layout.ts MANIFEST_PREFIX/SUFFIX).
   manifest_prefix = "metadata/"

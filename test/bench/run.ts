@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Stage } from '../../src/contracts/layout.js';
-import { JOB_NODE_FLAGS, JOB_PROCESS_ENV } from '../../src/workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
 import { compareCounts, compareKpiRows, type Comparison, type Row } from './compare.js';
 import type { DuckChildResult } from './duckdb-child.js';
@@ -116,7 +116,7 @@ async function stageChild(
   const args = ['--stage', stage, '--root', root, '--run', runId, '--out', out];
   // The job's own node flags, so the core runs as it does in the image and the local runtime.
   const nodeArgs = [
-    ...JOB_NODE_FLAGS,
+    ...jobNodeFlags(stage),
     ...(extra.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${extra.profileDir}`] : []),
   ];
   const child = await runNode(STAGE_CHILD, args, {

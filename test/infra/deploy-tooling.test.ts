@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { STAGES } from '../../src/contracts/layout.js';
-import { JOB_NODE_FLAGS, JOB_PROCESS_ENV } from '../../src/workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 import { loadTerraform, localValue, resource, ROOT, type TfModule } from './terraform.js';
 
 let work: string;
@@ -282,7 +282,9 @@ describe('docker/Dockerfile', () => {
       expect(runtime).toContain(`ENV ${name}=${value}`);
     // The flags go on the command line (V8 refuses --heap-growing-percent in NODE_OPTIONS).
     expect(runtime.some((l) => l.includes('NODE_OPTIONS'))).toBe(false);
-    expect(localValue(tf, 'job_node_flags')).toEqual(JOB_NODE_FLAGS);
+    expect(localValue(tf, 'job_node_flags')).toEqual(
+      Object.fromEntries(STAGES.map((stage) => [stage, jobNodeFlags(stage)])),
+    );
     const containers = String(
       resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
     );
@@ -293,13 +295,14 @@ describe('docker/Dockerfile', () => {
     const cmd = instructions.find((l) => l.startsWith('CMD'))!;
     const command = JSON.parse(cmd.slice(3).trim()) as string[];
     expect(command[0]).toBe('node');
-    expect(command.slice(1, -1)).toEqual(JOB_NODE_FLAGS);
-    expect(STAGES.map((s) => `dist/jobs/${s}.js`)).toContain(command.at(-1));
+    const stage = STAGES.find((s) => command.at(-1) === `dist/jobs/${s}.js`);
+    expect(stage).toBeDefined();
+    expect(command.slice(1, -1)).toEqual(jobNodeFlags(stage!));
     const containers = String(
       resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
     );
     expect(containers).toContain(
-      'command                = concat(["node"], local.job_node_flags, ["dist/jobs/${each.key}.js"])',
+      'command                = concat(["node"], local.job_node_flags[each.key], ["dist/jobs/${each.key}.js"])',
     );
   });
 

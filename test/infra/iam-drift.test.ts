@@ -80,17 +80,17 @@ let components: Component[];
 
 /**
  * jobs/<stage>.js script of each task definition, from its command: node, its flags, then
- * `dist/jobs/<stage>.js` (`concat(["node"], local.job_node_flags, ["<script>"])`).
+ * `dist/jobs/<stage>.js` (`concat(["node"], local.job_node_flags[each.key], ["<script>"])`).
  */
 function taskCommandEntries(): string[] {
   const containers = String(resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions);
   const command =
-    /command\s*=\s*concat\(\["node"\],\s*local\.job_node_flags,\s*\["([^"]+)"\]\)/.exec(
+    /command\s*=\s*concat\(\["node"\],\s*local\.job_node_flags\[each\.key\],\s*\["([^"]+)"\]\)/.exec(
       containers,
     )?.[1];
   if (!command)
     throw new Error(
-      'task definition command concat(["node"], local.job_node_flags, ["<script>"]) not found',
+      'task definition command concat(["node"], local.job_node_flags[each.key], ["<script>"]) not found',
     );
   return STAGES.map((stage) =>
     evaluateTemplate(tf, command, { 'each.key': stage })

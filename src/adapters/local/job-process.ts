@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Stage } from '../../contracts/layout.js';
 import { OrchestrationError } from '../../errors.js';
-import { JOB_NODE_FLAGS, JOB_PROCESS_ENV } from '../../workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../workers/heap.js';
 
 /** The project root: the nearest folder above this module holding package.json. */
 export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -57,7 +57,7 @@ export function runJobProcess(stage: Stage, options: JobProcessOptions): Promise
   const scratch = mkdtempSync(join(tmpdir(), `cartpipe-${stage}-task-`));
   const removeScratch = () => rmSync(scratch, { recursive: true, force: true });
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [...JOB_NODE_FLAGS, entry], {
+    const child = spawn(process.execPath, [...jobNodeFlags(stage), entry], {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
