@@ -29,6 +29,9 @@ export interface ComputeKpiResult {
   sinkItems: Record<string, number>;
 }
 
+/** KPI periods a thread computes at once (see StageThreadsOptions.concurrency). */
+const KPI_WINDOWS_PER_THREAD = 3;
+
 const PERIOD_ORDER: Record<KpiPeriod, number> = { day: 0, week: 1, month: 2, year: 3 };
 
 /** Validated date partitions (pipeline zone) holding the instants [start, end). */
@@ -177,7 +180,11 @@ export async function runComputeKpi(
   const outputs: string[] = [];
   let partsRead = 0;
   const windows = planKpiWindows(kpis, dates, timeZone);
-  const threads = new StageThreads(ctx, windows.length);
+  // Several periods at once per thread: each reads a few objects and writes two, so on S3 a
+  // period spends more time waiting than computing.
+  const threads = new StageThreads(ctx, windows.length, {
+    concurrency: KPI_WINDOWS_PER_THREAD,
+  });
   try {
     // Each period is recomputed under its (dataset, date) lease: two runs touching the same date
     // take turns, and the later one reads everything the earlier one saw, so neither's write

@@ -42,24 +42,47 @@ function workerScript(): string {
   return script;
 }
 
+/** `work`, or the signal's reason as soon as it aborts (the work itself goes on). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+export interface StageThreadsOptions {
+  /**
+   * Pieces each thread (this one when there are no workers) works on at once (default 1). More
+   * than one lets a piece that waits on the store (an S3 request is a round trip of 10-50 ms)
+   * leave its thread to another piece: for stages whose pieces are small and read several
+   * objects each (compute-kpi's periods), not for those that keep a thread busy (upload's files).
+   */
+  concurrency?: number;
+}
+
 export class StageThreads {
   readonly size: number;
   private readonly pool: Piscina | undefined;
+  private readonly concurrency: number;
 
   /** `pieces`: how many pieces the stage has; no more threads than that are started. */
   constructor(
     private readonly ctx: Pick<StageContext, 'store' | 'config' | 'signal'>,
     pieces: number,
+    options: StageThreadsOptions = {},
   ) {
     this.size = Math.max(1, Math.min(workerCount(ctx.config.CARTPIPE_WORKERS), pieces));
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.pool =
       this.size > 1
         ? new Piscina({
             filename: workerScript(),
             minThreads: this.size,
             maxThreads: this.size,
-            // A piece waits for a free thread rather than in a thread's own queue.
-            concurrentTasksPerWorker: 1,
+            // A piece waits for a free slot rather than in a thread's own queue.
+            concurrentTasksPerWorker: this.concurrency,
             resourceLimits: WORKER_RESOURCE_LIMITS,
           })
         : undefined;
@@ -72,17 +95,19 @@ export class StageThreads {
     signal?: AbortSignal,
   ): Promise<R> {
     if (!this.pool) return here(this.ctx.store);
+    const signals = [this.ctx.signal, signal].filter((s): s is AbortSignal => s !== undefined);
+    const stop = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+    stop?.throwIfAborted();
     const { port1, port2 } = new MessageChannel();
     serveObjectStore(port1, this.ctx.store);
     try {
-      const signals = [this.ctx.signal, signal].filter((s): s is AbortSignal => s !== undefined);
-      const outcome = (await this.pool.run(
-        { task, port: port2, bucket: this.ctx.store.bucket },
-        {
-          transferList: [port2],
-          ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}),
-        },
-      )) as TaskOutcome<R>;
+      const message = { task, port: port2, bucket: this.ctx.store.bucket };
+      // piscina gives a task it can abort a thread of its own, which would leave the thread's
+      // other slots unused: with several pieces per thread the caller stops waiting instead,
+      // and the piece (its store closed with the port) is dropped with the pool.
+      const outcome = (await (this.concurrency === 1
+        ? this.pool.run(message, { transferList: [port2], ...(stop ? { signal: stop } : {}) })
+        : untilAborted(this.pool.run(message, { transferList: [port2] }), stop))) as TaskOutcome<R>;
       if (!outcome.ok) throw errorFromData(outcome.error);
       return outcome.value;
     } finally {
@@ -91,9 +116,9 @@ export class StageThreads {
   }
 
   /**
-   * Runs `work` for each item, a few at a time (one at a time without threads); results in item
-   * order. The first
-   * failure stops launching more, aborts those running and is what this throws.
+   * Runs `work` for each item, a few at a time (`concurrency` at a time without threads); results
+   * in item order. The first failure stops launching more, aborts those running and is what this
+   * throws.
    */
   async map<T, R>(
     items: readonly T[],
@@ -114,9 +139,9 @@ export class StageThreads {
         }
       }
     };
-    // Twice as many in flight as threads: while the caller finishes one item's result (compute-
-    // kpi writes its KPI rows), the thread that computed it already has the next one.
-    const lanes = this.pool ? this.size * 2 : 1;
+    // One more in flight per thread than it works on: while the caller finishes one item's result
+    // (compute-kpi writes its KPI rows), the thread that computed it already has the next one.
+    const lanes = this.pool ? this.size * (this.concurrency + 1) : this.concurrency;
     await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
     if (failure) throw failure.error;
     return results;

@@ -12,7 +12,13 @@ import {
   NotFoundError,
   StorageError,
 } from '../../src/errors.js';
-import { listAll } from '../../src/ports/object-store.js';
+import { listAll, type ObjectStore } from '../../src/ports/object-store.js';
+import { getProfile } from '../../src/profiles/registry.js';
+import {
+  planKpiWindows,
+  type KpiWindowTask,
+  type KpiWindowRows,
+} from '../../src/stages/compute-kpi.js';
 import { readRunManifest } from '../../src/stages/context.js';
 import { convertFile, type ConvertedFile, type ConvertFileTask } from '../../src/stages/upload.js';
 import { RemoteObjectStore, serveObjectStore } from '../../src/workers/remote-store.js';
@@ -118,5 +124,86 @@ describe('worker threads', () => {
     } finally {
       await threads.close();
     }
+  });
+
+  it('works on `concurrency` pieces at once in this thread, results in order, and stops at a failure', async () => {
+    const ctx = t.context('concurrency', { CARTPIPE_WORKERS: 1 });
+    const threads = new StageThreads(ctx, 10, { concurrency: 3 });
+    expect(threads.size).toBe(1);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const work = async (item: number) => {
+      started.push(item);
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 10));
+      running -= 1;
+      if (item === 4) throw new Error('item 4 failed');
+      return item * 2;
+    };
+    expect(await threads.map([0, 1, 2, 3], work)).toEqual([0, 2, 4, 6]);
+    expect(most).toBe(3);
+    started.length = 0;
+    await expect(threads.map([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], work)).rejects.toThrow(
+      'item 4 failed',
+    );
+    // Pieces started before the failure (at most three at a time), none after it.
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    await threads.close();
+  });
+
+  it('lets each worker thread compute several KPI periods at once, their store waits overlapping', async () => {
+    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
+    const runId = await t.createRun('thelook', 'kpi-concurrency', files);
+    const loaded = await t.runStages(runId, ['upload', 'validate']);
+    expect(loaded.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const run = await readRunManifest(t.store, runId);
+    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
+    const profile = getProfile('thelook');
+    const windows = planKpiWindows(profile.kpis, loaded[1]!.datesTouched!.slice(0, 12), 'UTC');
+    expect(windows.length).toBeGreaterThanOrEqual(12);
+
+    /** The most listings in flight at once while the windows are computed on two threads. */
+    const mostListings = async (concurrency: number) => {
+      let listing = 0;
+      let most = 0;
+      // Every listing takes 20 ms, as an S3 round trip would.
+      const slow: ObjectStore = new Proxy(t.store, {
+        get(target, property, receiver) {
+          if (property !== 'list') return Reflect.get(target, property, receiver) as unknown;
+          return async function* (prefix: string) {
+            listing += 1;
+            most = Math.max(most, listing);
+            await new Promise((r) => setTimeout(r, 20));
+            listing -= 1;
+            yield* target.list(prefix);
+          };
+        },
+      });
+      const threads = new StageThreads({ ...ctx, store: slow }, windows.length, { concurrency });
+      try {
+        const rows = await threads.map(windows, (window, _, signal) => {
+          const task: KpiWindowTask = {
+            kind: 'kpi-window',
+            run,
+            config: ctx.config,
+            window: { ...window, kpis: window.kpis.map((k) => k.name) },
+          };
+          return threads.run<KpiWindowRows>(
+            task,
+            () => Promise.reject(new Error('ran here')),
+            signal,
+          );
+        });
+        expect(rows.every((r) => r.byKpi.daily!.length === 1)).toBe(true);
+      } finally {
+        await threads.close();
+      }
+      return most;
+    };
+    const one = await mostListings(1);
+    const three = await mostListings(3);
+    expect(three).toBeGreaterThan(one);
   });
 });
