@@ -2,8 +2,9 @@
  * Worker threads for a stage's independent pieces (upload: one input file each; compute-kpi: one
  * KPI period each), so a task with several vCPUs uses them all. Each piece runs the same
  * function it would run in this thread, over this thread's ObjectStore (./remote-store.ts).
- * With one worker configured or one CPU available, pieces run here, one after another: no
- * thread, no copying.
+ * With one worker configured or one CPU available, pieces run here: no thread, no copying. A
+ * stage may have each thread (or this one) work on several pieces at once, so that one piece's
+ * waits on the store are another's working time (StageThreadsOptions.concurrency).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
