@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { NotFoundError } from '../../src/errors.js';
 import { listAll } from '../../src/ports/object-store.js';
-import { FsObjectStore, MemoryKpiStore } from './fs-stores.js';
+import { DelayedObjectStore, FsObjectStore, MemoryKpiStore } from './fs-stores.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cartpipe-fs-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -40,6 +40,49 @@ describe('local-folder ObjectStore used by the benchmark', () => {
 
   it('refuses keys that climb out of the folder', async () => {
     await expect(store.put('a/../../etc', 'x')).rejects.toThrow(/escapes/);
+  });
+});
+
+describe('store with a latency added to every call', () => {
+  it('waits the latency before each call reaches the store, a listing once, and counts the calls', async () => {
+    const events: string[] = [];
+    const inner = new FsObjectStore(join(root, 'delayed'));
+    const sleep = async (ms: number) => {
+      events.push(`sleep ${ms}`);
+    };
+    const traced = new Proxy(inner, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          events.push(String(property));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const store = new DelayedObjectStore(traced, 15, sleep);
+    await store.put('a/1', 'x');
+    await store.put('a/2', 'yy');
+    expect(Buffer.from(await store.get('a/2')).toString()).toBe('yy');
+    expect((await listAll(store, 'a/')).map((o) => o.key)).toEqual(['a/1', 'a/2']);
+    await store.delete(['a/1']);
+    expect(await store.head('a/1')).toBeUndefined();
+    expect(events).toEqual([
+      'sleep 15',
+      'put',
+      'sleep 15',
+      'put',
+      'sleep 15',
+      'get',
+      'sleep 15',
+      'list',
+      'sleep 15',
+      'delete',
+      'sleep 15',
+      'head',
+    ]);
+    expect(store.calls).toBe(6);
+    expect(store.bucket).toBe(inner.bucket);
   });
 });
 

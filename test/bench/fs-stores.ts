@@ -126,6 +126,64 @@ export class FsObjectStore implements ObjectStore {
   }
 }
 
+/**
+ * A store whose every call first waits `latencyMs`, as each S3 request is a round trip (10-50 ms
+ * from a task in the bucket's region): what the folder store hides. A listing waits once.
+ */
+export class DelayedObjectStore implements ObjectStore {
+  readonly bucket: string;
+  /** Calls made, all kinds. */
+  calls = 0;
+
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly latencyMs: number,
+    private readonly sleep = (ms: number) =>
+      new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  ) {
+    this.bucket = inner.bucket;
+  }
+
+  private async delayed<T>(call: () => Promise<T>): Promise<T> {
+    this.calls += 1;
+    await this.sleep(this.latencyMs);
+    return call();
+  }
+
+  get(key: string): Promise<Uint8Array> {
+    return this.delayed(() => this.inner.get(key));
+  }
+
+  stream(key: string): Promise<Readable> {
+    return this.delayed(() => this.inner.stream(key));
+  }
+
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.delayed(() => this.inner.head(key));
+  }
+
+  put(key: string, body: Uint8Array | string, contentType?: string): Promise<ObjectInfo> {
+    return this.delayed(() => this.inner.put(key, body, contentType));
+  }
+
+  putFile(key: string, path: string, contentType?: string): Promise<ObjectInfo> {
+    return this.delayed(() => this.inner.putFile(key, path, contentType));
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const objects = await this.delayed(async () => {
+      const out: ObjectInfo[] = [];
+      for await (const o of this.inner.list(prefix)) out.push(o);
+      return out;
+    });
+    yield* objects;
+  }
+
+  delete(keys: readonly string[]): Promise<void> {
+    return this.delayed(() => this.inner.delete(keys));
+  }
+}
+
 /** KPI rows kept in memory, as DynamoDbKpiStore would keep them: whole dates replaced. */
 export class MemoryKpiStore implements KpiStore {
   private readonly dates = new Map<string, KpiRow[]>();

@@ -49,6 +49,8 @@ interface Options {
   pruning: boolean;
   profile: boolean;
   rssRows?: number;
+  /** Milliseconds added to every store call in an extra pass over the cores (0: no such pass). */
+  storeLatencyMs: number;
 }
 
 function options(): Options {
@@ -62,6 +64,7 @@ function options(): Options {
       out: { type: 'string', default: 'bench-results.json' },
       repeat: { type: 'string', default: '1' },
       'rss-rows': { type: 'string' },
+      'store-latency-ms': { type: 'string', default: '0' },
       'no-single-core': { type: 'boolean', default: false },
       'no-pipeline': { type: 'boolean', default: false },
       'no-pruning': { type: 'boolean', default: false },
@@ -72,7 +75,8 @@ function options(): Options {
   if (values.help) {
     console.log(
       'npm run bench -- [--rows N] [--seed S] [--days D] [--parts P] [--repeat R] [--rss-rows M]\n' +
-        '                 [--no-single-core] [--no-pipeline] [--no-pruning] [--profile]\n' +
+        '                 [--store-latency-ms L] [--no-single-core] [--no-pipeline] [--no-pruning]\n' +
+        '                 [--profile]\n' +
         '                 [--data-dir bench-data] [--out bench-results.json]\nSee docs/benchmark.md.',
     );
     process.exit(0);
@@ -95,6 +99,10 @@ function options(): Options {
     pruning: !values['no-pruning'],
     profile: values.profile!,
     ...(values['rss-rows'] ? { rssRows: positive('rss-rows', values['rss-rows']) } : {}),
+    storeLatencyMs:
+      values['store-latency-ms'] === '0'
+        ? 0
+        : positive('store-latency-ms', values['store-latency-ms']),
   };
 }
 
@@ -110,10 +118,11 @@ async function stageChild(
   root: string,
   runId: string,
   stage: Stage,
-  extra: { cpus?: string; profileDir?: string } = {},
+  extra: { cpus?: string; profileDir?: string; latencyMs?: number } = {},
 ): Promise<StageRun> {
   const out = join(work, `stage-${stage}-${childCount++}.json`);
   const args = ['--stage', stage, '--root', root, '--run', runId, '--out', out];
+  if (extra.latencyMs) args.push('--latency-ms', String(extra.latencyMs));
   // The job's own node flags, so the core runs as it does in the image and the local runtime.
   const nodeArgs = [
     ...jobNodeFlags(stage),
@@ -268,6 +277,26 @@ async function measurePruning(
     validate_ms_empty: round(empty.validate.ms, 1),
     note: 'compute-kpi is timed 3 times per case (median). validate of the same batch is shown too: it reads the key index of the whole history.',
   };
+}
+
+/**
+ * The stage cores once more, on the same store, with `latencyMs` added to every store call: how
+ * much of a stage's time would be waiting on S3, which the folder store hides.
+ */
+async function measureLatency(work: string, core: CoreMeasurements, latencyMs: number) {
+  const stages = [];
+  for (const stage of STAGES) {
+    const one = await stageChild(work, core.root, core.runId, stage, { cpus: '0', latencyMs });
+    const two = await stageChild(work, core.root, core.runId, stage, { latencyMs });
+    stages.push({
+      stage,
+      seconds_one_core: round(one.ms / 1000, 2),
+      seconds_two_cores: round(two.ms / 1000, 2),
+      seconds_two_cores_without: round(median(core.twoCore[stage].map((r) => r.ms)) / 1000, 2),
+      store_calls: two.storeCalls ?? 0,
+    });
+  }
+  return { latency_ms: latencyMs, stages };
 }
 
 /** Stage cores only, once, at another size: does peak RSS grow with the input? */
@@ -450,6 +479,18 @@ async function main(): Promise<number> {
     log(
       `  (validate of that batch: ${pruning.validate_ms_history} ms vs ${pruning.validate_ms_empty} ms)`,
     );
+  }
+
+  let latency: Awaited<ReturnType<typeof measureLatency>> | undefined;
+  if (opts.storeLatencyMs > 0) {
+    log(
+      `\nstage cores again with ${opts.storeLatencyMs} ms added to every store call (an S3 round trip):`,
+    );
+    latency = await measureLatency(work, core, opts.storeLatencyMs);
+    for (const s of latency.stages)
+      log(
+        `  ${s.stage.padEnd(11)} 1 core ${s.seconds_one_core} s, 2 cores ${s.seconds_two_cores} s (without latency ${s.seconds_two_cores_without} s); ${s.store_calls} store calls`,
+      );
   }
 
   let scaling: Awaited<ReturnType<typeof measureScaling>> | undefined;
@@ -640,6 +681,7 @@ async function main(): Promise<number> {
         }
       : null,
     partition_pruning: pruning ?? null,
+    store_latency: latency ?? null,
     rss_scaling: scaling ?? null,
     validate_counts: ourValidate.report.entities,
     compute_kpi: {

@@ -13,7 +13,7 @@ import type { StageReport } from '../../src/contracts/report.js';
 import { createLogger } from '../../src/log.js';
 import { getProfile } from '../../src/profiles/registry.js';
 import { executeStage } from '../../src/stages/run-stage.js';
-import { FsObjectStore, MemoryKpiStore } from './fs-stores.js';
+import { DelayedObjectStore, FsObjectStore, MemoryKpiStore } from './fs-stores.js';
 
 export interface StageChildResult {
   stage: string;
@@ -24,6 +24,8 @@ export interface StageChildResult {
   systemCpuMs: number;
   outputs: number;
   outputBytes: number;
+  /** Calls the stage made on its store, counted when a latency was added (--latency-ms). */
+  storeCalls?: number;
   /** Objects the stage read, by area (raw, validated, ...): parts read shows partition pruning. */
   reads: Record<string, { objects: number; bytes: number }>;
   report: StageReport;
@@ -38,16 +40,19 @@ async function main(): Promise<void> {
       root: { type: 'string' },
       run: { type: 'string' },
       out: { type: 'string' },
+      'latency-ms': { type: 'string', default: '0' },
     },
   });
   const stage = values.stage as Stage;
-  const store = new FsObjectStore(values.root!);
+  const folder = new FsObjectStore(values.root!);
+  const latencyMs = Number(values['latency-ms']);
+  const store = latencyMs > 0 ? new DelayedObjectStore(folder, latencyMs) : folder;
   const kpis = new MemoryKpiStore();
   // The job's own config module, so settings added there (and CARTPIPE_* overrides) apply.
   const config = readConfig(JOB_ENV, {
     ...process.env,
     RUN_ID: values.run!,
-    CARTPIPE_BUCKET: store.bucket,
+    CARTPIPE_BUCKET: folder.bucket,
   });
   const log = createLogger('warn', { stage, runId: values.run });
   const started = performance.now();
@@ -61,8 +66,9 @@ async function main(): Promise<void> {
     userCpuMs: usage.userCPUTime / 1000,
     systemCpuMs: usage.systemCPUTime / 1000,
     outputs: report.outputs.length,
-    outputBytes: await store.sizeOf(report.outputs),
-    reads: store.reads,
+    outputBytes: await folder.sizeOf(report.outputs),
+    reads: folder.reads,
+    ...(store instanceof DelayedObjectStore ? { storeCalls: store.calls } : {}),
     report,
     ...(stage === 'compute-kpi'
       ? {
