@@ -118,8 +118,8 @@ export class StageThreads {
 
   /**
    * Runs `work` for each item, a few at a time (`concurrency` at a time without threads); results
-   * in item order. The first failure stops launching more, aborts those running and is what this
-   * throws.
+   * in item order. The first failure stops launching more, aborts those running on threads (with
+   * several pieces per thread: stops waiting for them) and is what this throws.
    */
   async map<T, R>(
     items: readonly T[],
