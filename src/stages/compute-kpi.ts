@@ -111,17 +111,31 @@ export interface KpiWindowRows {
 const threadUndatedRows = new UndatedRowsCache();
 
 /**
+ * Runs a worker thread has seen committed. A worker thread lives for one stage run (StageThreads
+ * starts and ends its pool), so this is that run's; periods computed on the caller's thread get
+ * a set of the stage run's own instead.
+ */
+const threadCommittedRuns = new Set<string>();
+
+/**
  * What a profile reads for one window or sink date: a fresh reader over the validated/ runs
  * committed by now (a fresh CommittedRuns, so a run that committed while an earlier window was
- * computed is seen), sharing this thread's undated rows.
+ * computed is seen; runs known committed are not asked again), sharing this thread's undated
+ * rows.
  */
 function freshInput(
   store: ObjectStore,
   profile: Profile,
   timeZone: string,
   options: RunManifest['options'],
+  committedRuns: Set<string>,
 ): { reader: ValidatedReader; input: KpiInput } {
-  const reader = new ValidatedReader(store, profile, new CommittedRuns(store), threadUndatedRows);
+  const reader = new ValidatedReader(
+    store,
+    profile,
+    new CommittedRuns(store, committedRuns),
+    threadUndatedRows,
+  );
   return {
     reader,
     input: { timeZone, options, rows: (entity, d, columns) => reader.rows(entity, d, columns) },
@@ -132,6 +146,7 @@ function freshInput(
 export async function computeKpiWindow(
   store: ObjectStore,
   task: KpiWindowTask,
+  committedRuns = threadCommittedRuns,
 ): Promise<KpiWindowRows> {
   const profile = getProfile(task.run.dataset);
   const kpis = runKpis(profile, task.run.options, profileSettings(task.config));
@@ -144,6 +159,7 @@ export async function computeKpiWindow(
     profile,
     task.config.CARTPIPE_TIME_ZONE,
     task.run.options,
+    committedRuns,
   );
   const byKpi = await profile.computeKpis(input, window.date, window);
   // The window's Parquet copies are written here, on the thread that computed them: on the main
@@ -180,6 +196,7 @@ export async function runComputeKpi(
   const outputs: string[] = [];
   let partsRead = 0;
   const windows = planKpiWindows(kpis, dates, timeZone);
+  const committedRuns = new Set<string>();
   // Several periods at once per thread: each reads a few objects and writes two, so on S3 a
   // period spends more time waiting than computing.
   const threads = new StageThreads(ctx, windows.length, {
@@ -204,7 +221,11 @@ export async function runComputeKpi(
           byKpi,
           partsRead: read,
           written,
-        } = await threads.run(task, (store) => computeKpiWindow(store, task), signal);
+        } = await threads.run(
+          task,
+          (store) => computeKpiWindow(store, task, committedRuns),
+          signal,
+        );
         partsRead += read;
         outputs.push(...written);
         for (const kpi of window.kpis) {
@@ -225,7 +246,13 @@ export async function runComputeKpi(
       sinkItems[sink.name] = 0;
       for (const date of dates) {
         await lease(date, async () => {
-          const { reader, input } = freshInput(ctx.store, profile, timeZone, run.options);
+          const { reader, input } = freshInput(
+            ctx.store,
+            profile,
+            timeZone,
+            run.options,
+            committedRuns,
+          );
           sinkItems[sink.name]! += await sink.writeDate(input, date, {
             history: ctx.history,
           });
