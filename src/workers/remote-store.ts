@@ -2,7 +2,8 @@
  * The stage's ObjectStore, lent to a worker thread over a MessagePort: the worker decodes,
  * validates and encodes; the main thread keeps the one S3 client (its connection pool, retries
  * and credentials) and does the I/O. Bytes cross as transferred ArrayBuffers, not copies of
- * copies; a streamed object crosses a chunk per request, so the worker's reading paces S3's.
+ * copies; a streamed object crosses up to a megabyte of chunks per request, so the worker's reading
+ * paces S3's.
  */
 import { Readable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
@@ -16,6 +17,12 @@ type Request =
   | { id: number; op: 'put'; key: string; body: Uint8Array | string; contentType?: string }
   | { id: number; op: 'putFile'; key: string; path: string; contentType?: string }
   | { id: number; op: 'delete'; keys: readonly string[] };
+
+/**
+ * Bytes a stream read answers with at most (plus one chunk): the source's chunks are kept as
+ * they are, so the reader parses pieces of the size it would have parsed anyway.
+ */
+const READ_REPLY_BYTES = 1024 * 1024;
 
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ErrorData };
 
@@ -62,13 +69,22 @@ export function serveObjectStore(port: MessagePort, store: ObjectStore): void {
       case 'read': {
         const iterator = streams.get(request.stream);
         if (!iterator) return [null, []];
-        const next = await iterator.next();
-        if (next.done) {
-          streams.delete(request.stream);
-          return [null, []];
+        // Chunks as the source gives them (64 KB from a file, less from a socket), several per
+        // reply: a message each cost the worker as much as a tenth of its parsing.
+        const chunks: Uint8Array[] = [];
+        let bytes = 0;
+        while (bytes < READ_REPLY_BYTES) {
+          const next = await iterator.next();
+          if (next.done) {
+            streams.delete(request.stream);
+            break;
+          }
+          const chunk = transferable(next.value);
+          chunks.push(chunk);
+          bytes += chunk.byteLength;
         }
-        const chunk = transferable(next.value);
-        return [chunk, [chunk.buffer as ArrayBuffer]];
+        if (chunks.length === 0) return [null, []];
+        return [chunks, chunks.map((c) => c.buffer as ArrayBuffer)];
       }
       case 'close': {
         const iterator = streams.get(request.stream);
@@ -143,11 +159,15 @@ export class RemoteObjectStore implements ObjectStore {
       // Several chunks ahead, so decoding seldom waits for the next message.
       highWaterMark: 4 * 1024 * 1024,
       read: () => {
-        this.call<Uint8Array | null>({ op: 'read', stream }).then(
-          (chunk) =>
-            readable.push(
-              chunk === null ? null : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
-            ),
+        this.call<Uint8Array[] | null>({ op: 'read', stream }).then(
+          (chunks) => {
+            if (chunks === null) {
+              readable.push(null);
+              return;
+            }
+            for (const c of chunks)
+              readable.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+          },
           (error: unknown) => readable.destroy(error as Error),
         );
       },

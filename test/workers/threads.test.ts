@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
 import { expandPaths } from '../../src/cli/submit.js';
 import {
@@ -82,6 +83,30 @@ describe('worker threads', () => {
       expect(await remote.head('remote/small.txt')).toBeUndefined();
       await expect(remote.get('remote/small.txt')).rejects.toBeInstanceOf(NotFoundError);
       await expect(remote.stream('remote/small.txt')).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      port1.close();
+    }
+  });
+
+  it('streams an object in replies of many source chunks, each chunk kept whole and in order', async () => {
+    // A socket hands over a few KB at a time: 2,000 chunks of 1 KB, one reply each would be a
+    // message per KB.
+    const source = Array.from({ length: 2000 }, (_, i) => Buffer.alloc(1024, i % 251));
+    const expected = Buffer.concat(source); // the chunks' own buffers are handed over
+    const chunked: ObjectStore = Object.create(t.store) as ObjectStore;
+    chunked.stream = () => Promise.resolve(Readable.from(source));
+    const { port1, port2 } = new MessageChannel();
+    serveObjectStore(port1, chunked);
+    const remote = new RemoteObjectStore(port2, t.store.bucket);
+    let replies = 0;
+    port2.on('message', () => (replies += 1));
+    try {
+      const received: Buffer[] = [];
+      const stream = await remote.stream('any/key');
+      for await (const chunk of stream) received.push(chunk as Buffer);
+      expect(Buffer.concat(received).equals(expected)).toBe(true);
+      // One reply opens the stream, one says it ended; the 2 MB come in a few between.
+      expect(replies).toBeLessThanOrEqual(2 + 3);
     } finally {
       port1.close();
     }
