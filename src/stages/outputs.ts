@@ -4,12 +4,14 @@
  * deterministic (part-00000, part-00001, ... in append order) so a re-run rewrites the same keys;
  * {@link removeStaleOutputs} deletes whatever an earlier attempt wrote that this one did not.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
 import { layout } from '../contracts/layout.js';
 import { ParquetFileWriter, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
+import { decodedColumn, dictionaryOf, type EncodedColumn } from './spill.js';
 
 const MAX_UPLOADS = 4;
 const PARQUET_TYPE = 'application/vnd.apache.parquet';
@@ -128,6 +130,27 @@ export class PartWriter {
     }
   }
 
+  /**
+   * Writes `prefix`'s open part now and queues its upload: no more rows come for it (a writer
+   * fed one destination after another keeps one part open, not one per destination). A later
+   * row for it starts its next part.
+   */
+  closeDestination(prefix: string): void {
+    const d = this.destinations.get(prefix);
+    if (!d) return;
+    this.flushBuffer(prefix, d);
+    this.closePart(prefix, d);
+  }
+
+  /** Resolves once at most `count` uploads are running or queued (or one has failed). */
+  async uploadsBelow(count: number): Promise<void> {
+    while (this.active + this.queue.length > count && this.failure === undefined) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
   /** Drops local files without uploading anything more. */
   discard(): void {
     for (const d of this.destinations.values()) d.file?.abort();
@@ -242,8 +265,7 @@ export class PartWriter {
           this.active -= 1;
           this.queuedMemory -= held;
           this.pump();
-          if (this.active === 0 && (this.queue.length === 0 || this.failure !== undefined))
-            this.wake?.();
+          this.wake?.();
         });
     }
   }
@@ -275,4 +297,136 @@ export async function removeStaleOutputs(
   }
   if (stale.length > 0) await store.delete(stale);
   return stale;
+}
+
+/** Rows a destination collects before they go to the spill file as one chunk. */
+const SPILL_CHUNK_ROWS = 2048;
+
+interface SpilledDestination {
+  prefix: string;
+  buffer: Value[][];
+  buffered: number;
+  /** The destination's chunks in the spill file: offset and byte length, pair after pair. */
+  chunks: number[];
+}
+
+/**
+ * Rows for many destinations at once, made Parquet only at the end (validate: a date partition
+ * each, a year of them open at once). A {@link PartWriter} keeps a row group open per
+ * destination, so its memory grows with the destinations and their rows until the row groups
+ * are cut small (at 20M rows: ~1,000 rows each, 25 per part). Here rows wait in one local spill
+ * file, a chunk per destination at a time, and finish() writes each destination's parts in turn
+ * from its chunks: one row group open at a time, each as large as rowGroupSize. Same keys, same
+ * rows in the same order as a PartWriter's.
+ */
+export class SpilledPartWriter {
+  private readonly parts: PartWriter;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'cartpipe-rows-'));
+  private readonly fd: number;
+  private readonly destinations = new Map<string, SpilledDestination>();
+  private readonly dictionaryColumns: Set<number>;
+  private offset = 0;
+  private buffered = 0;
+  rows = 0;
+
+  /**
+   * `options.dictionaryColumns`: columns with few distinct values (a run id, a source file),
+   * spilled as their values and an index per row.
+   */
+  constructor(
+    store: ObjectStore,
+    readonly schema: readonly ColumnDef[],
+    private readonly options: PartWriterOptions & { dictionaryColumns?: readonly string[] },
+  ) {
+    this.parts = new PartWriter(store, schema, options);
+    this.dictionaryColumns = new Set(
+      (options.dictionaryColumns ?? []).map((name) => schema.findIndex((c) => c.name === name)),
+    );
+    this.fd = openSync(join(this.dir, 'rows.spill'), 'w+');
+  }
+
+  /** Appends one row (values in schema order) under `prefix`. */
+  appendRow(prefix: string, values: readonly Value[]): void {
+    let d = this.destinations.get(prefix);
+    if (!d) {
+      d = { prefix, buffer: this.schema.map(() => []), buffered: 0, chunks: [] };
+      this.destinations.set(prefix, d);
+    }
+    const buffer = d.buffer;
+    for (let c = 0; c < buffer.length; c++) buffer[c]!.push(values[c] ?? null);
+    d.buffered += 1;
+    this.buffered += 1;
+    this.rows += 1;
+    if (d.buffered >= SPILL_CHUNK_ROWS) this.spill(d);
+    else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.spillLargest();
+  }
+
+  /** Writes every destination's parts, one destination after another; returns the keys. */
+  async finish(): Promise<string[]> {
+    try {
+      for (const d of this.destinations.values()) this.spill(d);
+      let buffer = Buffer.alloc(1 << 20);
+      for (const d of this.destinations.values()) {
+        for (let i = 0; i < d.chunks.length; i += 2) {
+          const [offset, length] = [d.chunks[i]!, d.chunks[i + 1]!];
+          if (buffer.length < length) buffer = Buffer.alloc(Math.max(length, buffer.length * 2));
+          readExactly(this.fd, buffer, length, offset);
+          const encoded = deserialize(buffer.subarray(0, length)) as EncodedColumn[];
+          const columns = encoded.map(decodedColumn);
+          this.parts.appendColumns(d.prefix, columns, columns[0]!.length);
+        }
+        d.chunks = [];
+        this.parts.closeDestination(d.prefix);
+        // Uploads go on while the next destination is read, a few parts behind at most.
+        await this.parts.uploadsBelow(MAX_UPLOADS);
+      }
+      return await this.parts.finish();
+    } finally {
+      this.removeSpill();
+    }
+  }
+
+  /** Drops the spilled rows and local files without uploading anything more. */
+  discard(): void {
+    this.parts.discard();
+    this.removeSpill();
+  }
+
+  private removeSpill(): void {
+    closeSync(this.fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private spillLargest(): void {
+    const bySize = [...this.destinations.values()].sort((a, b) => b.buffered - a.buffered);
+    for (const d of bySize) {
+      if (this.buffered < (this.options.maxBufferedRows ?? 400_000) / 2) break;
+      this.spill(d);
+    }
+  }
+
+  private spill(d: SpilledDestination): void {
+    if (d.buffered === 0) return;
+    const encoded = d.buffer.map((values, c) =>
+      this.dictionaryColumns.has(c) ? dictionaryOf(values) : values,
+    );
+    const payload = serialize(encoded);
+    d.chunks.push(this.offset, payload.length);
+    writeSync(this.fd, payload, 0, payload.length, this.offset);
+    this.offset += payload.length;
+    this.buffered -= d.buffered;
+    d.buffer = this.schema.map(() => []);
+    d.buffered = 0;
+  }
+}
+
+/** Reads `length` bytes at `position` into the start of `buffer`. */
+function readExactly(fd: number, buffer: Buffer, length: number, position: number): void {
+  let read = 0;
+  while (read < length) {
+    const n = readSync(fd, buffer, read, length - read, position + read);
+    if (n === 0)
+      throw new Error(`spilled rows: ${length - read} bytes missing at ${position + read}`);
+    read += n;
+  }
 }

@@ -23,7 +23,7 @@ export function spillPath(dir: string, entity: string, bucket: number, piece: nu
   return join(dir, `${entity}.bucket-${bucket}.piece-${piece}.spill`);
 }
 
-type EncodedColumn = Value[] | { dictionary: Value[]; index: Uint32Array };
+export type EncodedColumn = Value[] | { dictionary: Value[]; index: Uint32Array };
 
 /** Appends rows to one spill file per bucket; files are opened on their first row. */
 export class SpillWriter {
@@ -90,7 +90,8 @@ export class SpillWriter {
   }
 }
 
-function dictionaryOf(values: readonly Value[]): EncodedColumn {
+/** A column with few distinct values as those values and an index per row. */
+export function dictionaryOf(values: readonly Value[]): EncodedColumn {
   const dictionary: Value[] = [];
   const indexOf = new Map<Value, number>();
   const index = new Uint32Array(values.length);
@@ -130,15 +131,15 @@ export function* readSpill(path: string, names: readonly string[]): Generator<Co
       }
       const encoded = deserialize(buffer.subarray(0, length)) as EncodedColumn[];
       const columns: Columns = {};
-      names.forEach((name, c) => {
-        const column = encoded[c]!;
-        columns[name] = Array.isArray(column)
-          ? column
-          : Array.from(column.index, (at) => column.dictionary[at]!);
-      });
+      names.forEach((name, c) => (columns[name] = decodedColumn(encoded[c]!)));
       yield columns;
     }
   } finally {
     closeSync(fd);
   }
+}
+
+/** A column as {@link dictionaryOf} or a plain array left it, as plain values. */
+export function decodedColumn(column: EncodedColumn): Value[] {
+  return Array.isArray(column) ? column : Array.from(column.index, (at) => column.dictionary[at]!);
 }

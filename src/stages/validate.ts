@@ -39,7 +39,7 @@ import {
   type KeyTableData,
   type KeyVersionData,
 } from './key-table.js';
-import { PartWriter, removeStaleOutputs } from './outputs.js';
+import { PartWriter, removeStaleOutputs, SpilledPartWriter } from './outputs.js';
 import { readSpill, spillPath, SpillWriter } from './spill.js';
 import { rawSchema } from './upload.js';
 
@@ -139,7 +139,7 @@ function rowFingerprint(columns: readonly (readonly Value[])[], row: number): nu
 const WRITER_OPTIONS = { sliceRows: 4096, maxBufferedRows: 32_768 };
 
 interface Writers {
-  validated: PartWriter;
+  validated: SpilledPartWriter;
   held: PartWriter;
   rejected: PartWriter;
 }
@@ -353,7 +353,11 @@ export async function validateBuckets(
     file: task.piece,
   };
   const writers: Writers = {
-    validated: new PartWriter(store, validatedSchema(entity), options),
+    // A date partition each: rows wait on local disk until the piece ends (see SpilledPartWriter).
+    validated: new SpilledPartWriter(store, validatedSchema(entity), {
+      ...options,
+      dictionaryColumns: ['_run_id', '_source_file'],
+    }),
     held: new PartWriter(store, heldSchema(entity), options),
     rejected: new PartWriter(store, rejectedSchema(entity), options),
   };

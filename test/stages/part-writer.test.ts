@@ -10,7 +10,7 @@ import {
   type ColumnDef,
   type Value,
 } from '../../src/formats/parquet.js';
-import { PartWriter } from '../../src/stages/outputs.js';
+import { PartWriter, SpilledPartWriter } from '../../src/stages/outputs.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
 
 const schema: ColumnDef[] = [
@@ -90,6 +90,113 @@ describe('PartWriter', () => {
       expect(part.groups.reduce((a, b) => a + b, 0)).toBe(3000);
       expect(part.read).toEqual(expectedRows(d, 3000));
     });
+  });
+});
+
+describe('SpilledPartWriter', () => {
+  let t: TestRuntime;
+  beforeAll(async () => {
+    t = await startTestRuntime();
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  const spilledSchema: ColumnDef[] = [...schema, { name: 'source', type: 'string' }];
+  /** A row with a source column of few values (and nulls), spilled as a dictionary. */
+  const spilledRow = (d: number, i: number): Value[] => [
+    ...rowOf(d, i),
+    i % 5 === 0 ? null : `file-${i % 3}.csv`,
+  ];
+
+  /** Rows of `destinations` prefixes round-robin, then each part read back by key. */
+  async function write(
+    writer: PartWriter | SpilledPartWriter,
+    prefix: string,
+    destinations: number,
+    rows: number,
+  ) {
+    for (let i = 0; i < rows; i++)
+      for (let d = 0; d < destinations; d++)
+        writer.appendRow(`${prefix}/d=${d}/`, spilledRow(d, i));
+    const keys = await writer.finish();
+    const parts = new Map<string, { groups: number[]; read: Value[][] }>();
+    for (const key of keys) {
+      const file = bufferOf(await t.store.get(key));
+      const { metadata } = await parquetInfo(file);
+      const read: Value[][] = [];
+      for await (const group of readParquet(file))
+        group.id!.forEach((id, i) => read.push([id, group.name![i]!, group.source![i]!]));
+      parts.set(key, { groups: metadata.row_groups.map((g) => Number(g.num_rows)), read });
+    }
+    return { keys, parts };
+  }
+
+  const options = { sliceRows: 256, maxBufferedRows: 1000, dictionaryColumns: ['source'] };
+
+  it("writes a PartWriter's keys and rows, each destination's part in row groups as large as allowed", async () => {
+    const spilled = await write(
+      new SpilledPartWriter(t.store, spilledSchema, { rowsPerPart: 1_000_000, ...options }),
+      'spilled',
+      20,
+      3000,
+    );
+    // The same rows through a PartWriter whose budget makes it cut row groups short.
+    const direct = await write(
+      new PartWriter(t.store, spilledSchema, {
+        rowsPerPart: 1_000_000,
+        ...options,
+        maxHeldBytes: 256 * 1024,
+      }),
+      'direct',
+      20,
+      3000,
+    );
+    expect(spilled.keys).toEqual(direct.keys.map((k) => k.replace(/^direct\//, 'spilled/')));
+    for (let d = 0; d < 20; d++) {
+      const expected = Array.from({ length: 3000 }, (_, i) => spilledRow(d, i));
+      const part = spilled.parts.get(`spilled/d=${d}/part-00000.parquet`)!;
+      expect(part.read).toEqual(expected);
+      expect(part.groups).toEqual([3000]);
+      expect(direct.parts.get(`direct/d=${d}/part-00000.parquet`)!.groups.length).toBeGreaterThan(
+        1,
+      );
+    }
+  });
+
+  it('splits a destination into parts of rowsPerPart rows, in order', async () => {
+    const { keys, parts } = await write(
+      new SpilledPartWriter(t.store, spilledSchema, { rowsPerPart: 1000, ...options }),
+      'split',
+      3,
+      2500,
+    );
+    expect(keys).toHaveLength(9);
+    for (let d = 0; d < 3; d++) {
+      const read = [0, 1, 2].flatMap((n) => parts.get(`split/d=${d}/part-0000${n}.parquet`)!.read);
+      expect(read).toEqual(Array.from({ length: 2500 }, (_, i) => spilledRow(d, i)));
+    }
+  });
+
+  it('leaves no local file behind, after finish() or discard()', async () => {
+    const localDir = (w: SpilledPartWriter) => (w as unknown as { dir: string }).dir;
+    const finished = new SpilledPartWriter(t.store, spilledSchema, {
+      rowsPerPart: 1_000_000,
+      ...options,
+    });
+    finished.appendRow('gone/d=0/', spilledRow(0, 0));
+    expect(existsSync(localDir(finished))).toBe(true);
+    await finished.finish();
+    expect(existsSync(localDir(finished))).toBe(false);
+
+    const discarded = new SpilledPartWriter(t.store, spilledSchema, {
+      rowsPerPart: 1_000_000,
+      ...options,
+    });
+    for (let i = 0; i < 5000; i++) discarded.appendRow('dropped/d=0/', spilledRow(0, i));
+    discarded.discard();
+    expect(existsSync(localDir(discarded))).toBe(false);
+    expect(await t.store.head('dropped/d=0/part-00000.parquet')).toBeUndefined();
   });
 });
 
