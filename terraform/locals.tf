@@ -23,7 +23,7 @@ locals {
   # NODE_OPTIONS.
   job_node_flags = {
     upload        = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
-    validate      = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
+    validate      = ["--max-semi-space-size=16", "--heap-growing-percent=20"]
     "compute-kpi" = ["--max-semi-space-size=32"]
   }
 

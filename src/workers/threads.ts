@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { WORKER_RESOURCE_LIMITS } from './heap.js';
+import { workerResourceLimits } from './heap.js';
 import { errorFromData, type ErrorData } from '../errors.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { StageContext } from '../stages/context.js';
@@ -84,7 +84,7 @@ export class StageThreads {
             maxThreads: this.size,
             // A piece waits for a free slot rather than in a thread's own queue.
             concurrentTasksPerWorker: this.concurrency,
-            resourceLimits: WORKER_RESOURCE_LIMITS,
+            resourceLimits: workerResourceLimits(),
           })
         : undefined;
   }

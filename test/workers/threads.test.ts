@@ -23,6 +23,7 @@ import {
 import { readRunManifest } from '../../src/stages/context.js';
 import { convertFile, type ConvertedFile, type ConvertFileTask } from '../../src/stages/upload.js';
 import { RemoteObjectStore, serveObjectStore } from '../../src/workers/remote-store.js';
+import { jobNodeFlags, SEMI_SPACE_MB, workerResourceLimits } from '../../src/workers/heap.js';
 import { StageThreads, workerCount } from '../../src/workers/threads.js';
 import { DATASETS, startTestRuntime, type TestRuntime } from '../helpers/local.js';
 
@@ -109,6 +110,22 @@ describe('worker threads', () => {
       expect(replies).toBeLessThanOrEqual(2 + 3);
     } finally {
       port1.close();
+    }
+  });
+
+  it("sizes worker threads' young generation after the process's own semi-space flag", () => {
+    expect(workerResourceLimits(['--max-semi-space-size=16', 'dist/jobs/validate.js'])).toEqual({
+      maxYoungGenerationSizeMb: 48,
+    });
+    expect(workerResourceLimits(['--max-semi-space-size=16', '--max-semi-space-size=32'])).toEqual({
+      maxYoungGenerationSizeMb: 96,
+    });
+    expect(workerResourceLimits([])).toEqual({ maxYoungGenerationSizeMb: 96 });
+    // Each job's own flags give its threads the same young generation as its main thread.
+    for (const stage of ['upload', 'validate', 'compute-kpi'] as const) {
+      expect(workerResourceLimits(jobNodeFlags(stage)).maxYoungGenerationSizeMb).toBe(
+        3 * SEMI_SPACE_MB[stage],
+      );
     }
   });
 
