@@ -3,8 +3,9 @@
  * (test/fixtures/thelook-sample: 150 orders, 422 items, 417 products), written to a temp folder
  * at test time, and the snapshot that "identical outputs" is judged on.
  */
+import { afterAll } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandPaths, type LocalFile } from '../../src/cli/submit.js';
@@ -39,9 +40,16 @@ export const sample = {
   products: () => readCsv(join(SAMPLE, 'products.csv')),
 };
 
+/** Temp folders writeBatch made for the test file importing this: removed after its tests. */
+const batchDirs: string[] = [];
+afterAll(() => {
+  for (const dir of batchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Writes `files` (name -> CSV) into a fresh temp folder and returns them as local files. */
 export function writeBatch(files: Record<string, Csv>): LocalFile[] {
   const dir = mkdtempSync(join(tmpdir(), 'cartpipe-batch-'));
+  batchDirs.push(dir);
   return Object.entries(files).map(([name, csv]) => {
     const path = join(dir, name);
     mkdirSync(join(path, '..'), { recursive: true });
