@@ -24,15 +24,16 @@ const rowOf = (d: number, i: number): Value[] => [
   `row ${i} of ${d} ${i * 7919}`,
 ];
 
-describe('PartWriter', () => {
-  let t: TestRuntime;
-  beforeAll(async () => {
-    t = await startTestRuntime();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
+/** The local S3 server the writers upload to (the ParquetFileWriter tests do not use it). */
+let t: TestRuntime;
+beforeAll(async () => {
+  t = await startTestRuntime();
+});
+afterAll(async () => {
+  await t.stop();
+});
 
+describe('PartWriter', () => {
   /**
    * Appends `rows` rows to each of `destinations` prefixes round-robin (as validate spreads rows
    * over dates), then reads every part back: its row groups' sizes and its rows.
@@ -94,14 +95,6 @@ describe('PartWriter', () => {
 });
 
 describe('SpilledPartWriter', () => {
-  let t: TestRuntime;
-  beforeAll(async () => {
-    t = await startTestRuntime();
-  });
-  afterAll(async () => {
-    await t.stop();
-  });
-
   const spilledSchema: ColumnDef[] = [...schema, { name: 'source', type: 'string' }];
   /** A row with a source column of few values (and nulls), spilled as a dictionary. */
   const spilledRow = (d: number, i: number): Value[] => [
