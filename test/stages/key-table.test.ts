@@ -158,14 +158,41 @@ describe('FrozenKeyVersions', () => {
     const frozen = FrozenKeyVersions.of(table);
     const { keys: slots } = frozen.data();
     expect(slots.length).toBe(Math.ceil(100_000 / 0.75));
+    expect(slots).toBeInstanceOf(Uint32Array); // ids: 32-bit keys, 0xffffffff marks an empty slot
     // Keys spread over the whole table: no run of occupied slots far longer than at random.
     let longest = 0;
     let run = 0;
     for (const k of slots) {
-      run = k === k ? run + 1 : 0;
+      run = k !== 0xffffffff ? run + 1 : 0;
       longest = Math.max(longest, run);
     }
     expect(longest).toBeLessThan(200);
+  });
+
+  it('keeps keys in 32 bits when every numeric key is an integer below 2^32 - 1, else in 64', () => {
+    const day = { date: '2024-01-01' };
+    const frozenOf = (keys: (number | string)[]) => {
+      const table = new KeyVersionTable<{ date: string }>();
+      for (const key of keys) table.set(key, day);
+      return FrozenKeyVersions.of(table);
+    };
+    const ids = Array.from({ length: 1000 }, (_, i) => i * 4_000_037);
+    const narrow = frozenOf([...ids, 0xfffffffe, 'sku-1']);
+    expect(narrow.data().keys).toBeInstanceOf(Uint32Array);
+    expect(narrow.data().keys.byteLength).toBe(4 * Math.ceil(1001 / 0.75));
+    for (const id of [...ids, 0xfffffffe]) expect(narrow.get(id)).toBe(day);
+    expect(narrow.get('sku-1')).toBe(day);
+    // Numbers a 32-bit table cannot hold are simply not in it (no wrap-around, no truncation).
+    for (const absent of [0xffffffff, 2 ** 32, 2 ** 32 + 4_000_037, -4_000_037, 4_000_037.5, 1])
+      expect(narrow.get(absent)).toBeUndefined();
+
+    for (const wide of [0xffffffff, 2 ** 40, -1, 2.5]) {
+      const frozen = frozenOf([...ids, wide]);
+      expect(frozen.data().keys).toBeInstanceOf(Float64Array);
+      expect(frozen.get(wide)).toBe(day);
+      expect(frozen.get(ids[999]!)).toBe(day);
+      expect(frozen.get(wide + 0.25)).toBeUndefined();
+    }
   });
 });
 
