@@ -17,6 +17,7 @@ import {
 import type { LocalConfig } from '../../config.js';
 import { TABLE_KEYS, type TableKeys } from '../aws/tables.js';
 import { installDesShim } from './s3rver-des-shim.js';
+import { installS3rverWriteFix } from './s3rver-write-fix.js';
 
 const require = createRequire(import.meta.url);
 
@@ -104,6 +105,7 @@ function listen(server: Server, port: number): Promise<number> {
  */
 export async function startLocalRuntime(config: LocalConfig): Promise<LocalRuntime> {
   installDesShim();
+  installS3rverWriteFix();
   const dataDir = resolve(config.CARTPIPE_DATA_DIR);
   const s3Dir = join(dataDir, 's3');
   const dynamoDir = join(dataDir, 'dynamodb');
