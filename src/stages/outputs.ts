@@ -7,11 +7,10 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deserialize, serialize } from 'node:v8';
 import { layout } from '../contracts/layout.js';
 import { ParquetFileWriter, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
-import { decodedColumn, dictionaryOf, type EncodedColumn } from './spill.js';
+import { decodeChunk, encodeChunk } from './spill.js';
 
 const MAX_UPLOADS = 4;
 const PARQUET_TYPE = 'application/vnd.apache.parquet';
@@ -324,7 +323,8 @@ export class SpilledPartWriter {
   private readonly dir = mkdtempSync(join(tmpdir(), 'cartpipe-rows-'));
   private readonly fd: number;
   private readonly destinations = new Map<string, SpilledDestination>();
-  private readonly dictionaryColumns: Set<number>;
+  private readonly dictionaryColumns: number[];
+  private readonly maxBufferedRows: number;
   private offset = 0;
   private buffered = 0;
   rows = 0;
@@ -336,12 +336,13 @@ export class SpilledPartWriter {
   constructor(
     store: ObjectStore,
     readonly schema: readonly ColumnDef[],
-    private readonly options: PartWriterOptions & { dictionaryColumns?: readonly string[] },
+    options: PartWriterOptions & { dictionaryColumns?: readonly string[] },
   ) {
     this.parts = new PartWriter(store, schema, options);
-    this.dictionaryColumns = new Set(
-      (options.dictionaryColumns ?? []).map((name) => schema.findIndex((c) => c.name === name)),
+    this.dictionaryColumns = (options.dictionaryColumns ?? []).map((name) =>
+      schema.findIndex((c) => c.name === name),
     );
+    this.maxBufferedRows = options.maxBufferedRows ?? 400_000;
     this.fd = openSync(join(this.dir, 'rows.spill'), 'w+');
   }
 
@@ -358,7 +359,7 @@ export class SpilledPartWriter {
     this.buffered += 1;
     this.rows += 1;
     if (d.buffered >= SPILL_CHUNK_ROWS) this.spill(d);
-    else if (this.buffered >= (this.options.maxBufferedRows ?? 400_000)) this.spillLargest();
+    else if (this.buffered >= this.maxBufferedRows) this.spillLargest();
   }
 
   /** Writes every destination's parts, one destination after another; returns the keys. */
@@ -371,8 +372,7 @@ export class SpilledPartWriter {
           const [offset, length] = [d.chunks[i]!, d.chunks[i + 1]!];
           if (buffer.length < length) buffer = Buffer.alloc(Math.max(length, buffer.length * 2));
           readExactly(this.fd, buffer, length, offset);
-          const encoded = deserialize(buffer.subarray(0, length)) as EncodedColumn[];
-          const columns = encoded.map(decodedColumn);
+          const columns = decodeChunk(buffer.subarray(0, length));
           this.parts.appendColumns(d.prefix, columns, columns[0]!.length);
         }
         d.chunks = [];
@@ -400,17 +400,14 @@ export class SpilledPartWriter {
   private spillLargest(): void {
     const bySize = [...this.destinations.values()].sort((a, b) => b.buffered - a.buffered);
     for (const d of bySize) {
-      if (this.buffered < (this.options.maxBufferedRows ?? 400_000) / 2) break;
+      if (this.buffered < this.maxBufferedRows / 2) break;
       this.spill(d);
     }
   }
 
   private spill(d: SpilledDestination): void {
     if (d.buffered === 0) return;
-    const encoded = d.buffer.map((values, c) =>
-      this.dictionaryColumns.has(c) ? dictionaryOf(values) : values,
-    );
-    const payload = serialize(encoded);
+    const payload = encodeChunk(d.buffer, this.dictionaryColumns);
     d.chunks.push(this.offset, payload.length);
     writeSync(this.fd, payload, 0, payload.length, this.offset);
     this.offset += payload.length;

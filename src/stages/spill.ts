@@ -23,7 +23,7 @@ export function spillPath(dir: string, entity: string, bucket: number, piece: nu
   return join(dir, `${entity}.bucket-${bucket}.piece-${piece}.spill`);
 }
 
-export type EncodedColumn = Value[] | { dictionary: Value[]; index: Uint32Array };
+type EncodedColumn = Value[] | { dictionary: Value[]; index: Uint32Array };
 
 /** Appends rows to one spill file per bucket; files are opened on their first row. */
 export class SpillWriter {
@@ -77,10 +77,7 @@ export class SpillWriter {
   private flush(bucket: number): void {
     const chunk = this.pending[bucket]!;
     if (chunk[0]!.length === 0) return;
-    const encoded: EncodedColumn[] = chunk.map((values, c) =>
-      this.dictionaryColumns.includes(c) ? dictionaryOf(values) : values,
-    );
-    const payload = serialize(encoded);
+    const payload = encodeChunk(chunk, this.dictionaryColumns);
     this.header.writeUInt32LE(payload.length, 0);
     let fd = this.files[bucket];
     if (fd === undefined) this.files[bucket] = fd = openSync(this.pathOf(bucket), 'w');
@@ -90,8 +87,27 @@ export class SpillWriter {
   }
 }
 
-/** A column with few distinct values as those values and an index per row. */
-export function dictionaryOf(values: readonly Value[]): EncodedColumn {
+/**
+ * A chunk of rows (one array per column) as a spill file stores it: V8's serialisation, the
+ * `dictionaryColumns` (few distinct values) as their values and an index per row.
+ */
+export function encodeChunk(
+  columns: readonly (readonly Value[])[],
+  dictionaryColumns: readonly number[] = [],
+): Buffer {
+  return serialize(
+    columns.map((values, c) => (dictionaryColumns.includes(c) ? dictionaryOf(values) : values)),
+  );
+}
+
+/** The columns of a chunk {@link encodeChunk} made. */
+export function decodeChunk(bytes: Uint8Array): Value[][] {
+  return (deserialize(bytes) as EncodedColumn[]).map((column) =>
+    Array.isArray(column) ? column : Array.from(column.index, (at) => column.dictionary[at]!),
+  );
+}
+
+function dictionaryOf(values: readonly Value[]): EncodedColumn {
   const dictionary: Value[] = [];
   const indexOf = new Map<Value, number>();
   const index = new Uint32Array(values.length);
@@ -129,17 +145,12 @@ export function* readSpill(path: string, names: readonly string[]): Generator<Co
         if (n === 0) throw new Error(`${path}: truncated chunk`);
         read += n;
       }
-      const encoded = deserialize(buffer.subarray(0, length)) as EncodedColumn[];
+      const decoded = decodeChunk(buffer.subarray(0, length));
       const columns: Columns = {};
-      names.forEach((name, c) => (columns[name] = decodedColumn(encoded[c]!)));
+      names.forEach((name, c) => (columns[name] = decoded[c]!));
       yield columns;
     }
   } finally {
     closeSync(fd);
   }
-}
-
-/** A column as {@link dictionaryOf} or a plain array left it, as plain values. */
-export function decodedColumn(column: EncodedColumn): Value[] {
-  return Array.isArray(column) ? column : Array.from(column.index, (at) => column.dictionary[at]!);
 }

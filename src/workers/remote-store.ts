@@ -2,8 +2,8 @@
  * The stage's ObjectStore, lent to a worker thread over a MessagePort: the worker decodes,
  * validates and encodes; the main thread keeps the one S3 client (its connection pool, retries
  * and credentials) and does the I/O. Bytes cross as transferred ArrayBuffers, not copies of
- * copies; a streamed object crosses up to a megabyte of chunks per request, so the worker's reading
- * paces S3's.
+ * copies; a streamed object crosses up to a megabyte of chunks per request, so the worker's
+ * reading paces S3's.
  */
 import { Readable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
