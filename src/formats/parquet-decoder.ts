@@ -17,7 +17,7 @@ import {
 } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
-import type { Value } from './parquet.js';
+import type { BytesBuffer, Value } from './parquet.js';
 
 /** The encoder's `created_by`. */
 const OWN_WRITER = 'cartpipe';
@@ -221,7 +221,10 @@ export async function decodeOwnRowGroup(
     const meta = rowGroup.columns[index]!.meta_data!;
     const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
     const end = start + Number(meta.total_compressed_size);
-    const bytes = new Uint8Array(await file.slice(start, end));
+    const bytes =
+      'view' in file
+        ? (file as BytesBuffer).view(start, end)
+        : new Uint8Array(await file.slice(start, end));
     decodeChunk(bytes, element, kindOf(element)!, out[name]!);
   }
 }

@@ -222,11 +222,19 @@ export class ParquetFileWriter {
   }
 }
 
+/** An AsyncBuffer over bytes already in memory, which the pipeline's own decoder reads in place. */
+export interface BytesBuffer extends AsyncBuffer {
+  /** The bytes [start, end) as a view, not a copy: valid as long as the bytes are. */
+  view(start: number, end: number): Uint8Array;
+}
+
 /**
  * An AsyncBuffer over bytes in memory, without copying them: a reader asks for slices (a footer,
- * a column chunk), and only those are copied, so a part is held once however it is read.
+ * a column chunk), and only those are copied, so a part is held once however it is read. The
+ * pipeline's decoder reads column chunks through {@link BytesBuffer.view}, copying nothing: each
+ * copy was memory outside V8's heap that only a later collection returned.
  */
-export function bufferOf(bytes: Uint8Array): AsyncBuffer {
+export function bufferOf(bytes: Uint8Array): BytesBuffer {
   const { buffer, byteOffset, byteLength } = bytes;
   // Offsets as ArrayBuffer.slice takes them (negative from the end), within these bytes.
   const within = (offset: number) =>
@@ -235,6 +243,8 @@ export function bufferOf(bytes: Uint8Array): AsyncBuffer {
     byteLength,
     slice: (start: number, end = byteLength) =>
       buffer.slice(within(start), within(end)) as ArrayBuffer,
+    view: (start: number, end: number) =>
+      new Uint8Array(buffer, within(start), within(end) - within(start)),
   };
 }
 
