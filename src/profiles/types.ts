@@ -116,6 +116,15 @@ export interface KpiInput {
     dates?: string | readonly string[],
     columns?: readonly string[],
   ): Promise<Columns>;
+  /**
+   * The same rows as {@link KpiInput.rows}, a Parquet row group at a time and in no set order:
+   * for KPIs that fold rows into totals, so a period's memory is a row group's, not the period's.
+   */
+  batches(
+    entity: string,
+    dates?: string | readonly string[],
+    columns?: readonly string[],
+  ): AsyncIterable<Columns>;
 }
 
 /** Settings from the environment that profiles may need (built by {@link profileSettings}). */

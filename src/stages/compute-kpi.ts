@@ -138,7 +138,12 @@ function freshInput(
   );
   return {
     reader,
-    input: { timeZone, options, rows: (entity, d, columns) => reader.rows(entity, d, columns) },
+    input: {
+      timeZone,
+      options,
+      rows: (entity, d, columns) => reader.rows(entity, d, columns),
+      batches: (entity, d, columns) => reader.batches(entity, d, columns),
+    },
   };
 }
 

@@ -101,4 +101,89 @@ describe('ValidatedReader', () => {
     const byId = Object.fromEntries(rows.id!.map((id, i) => [id, rows.category![i]]));
     expect(byId).toEqual({ 1: 'Jeans', 2: 'Shorts', 3: 'Socks' });
   });
+
+  /** Every batch of `batches`, with the store's GETs counted. */
+  async function readBatches(entity: string, columns: string[]) {
+    let gets = 0;
+    const counting = Object.create(t.store) as typeof t.store;
+    counting.get = (key: string) => {
+      gets += 1;
+      return t.store.get(key);
+    };
+    const batchReader = new ValidatedReader(counting, thelook, new CommittedRuns(t.store));
+    const batches: Record<string, Value[]>[] = [];
+    for await (const batch of batchReader.batches(entity, undefined, columns)) batches.push(batch);
+    return { batches, gets, partsRead: batchReader.partsRead };
+  }
+
+  it('hands out the latest version of each key across runs a row group at a time', async () => {
+    // run-c ties with run-b on product 3 (same load time): the later run id wins, as in validate.
+    await commitProducts('run-c', 2_000, [
+      [3, 'Hats'],
+      [4, 'Caps'],
+    ]);
+    const { batches, gets, partsRead } = await readBatches('products', ['id', 'category']);
+    // One batch per part (a row group each), the replaced rows left out of theirs.
+    expect(batches.map((b) => Object.keys(b))).toEqual([
+      ['id', 'category'],
+      ['id', 'category'],
+      ['id', 'category'],
+    ]);
+    expect(batches.map((b) => b.id!.length).sort()).toEqual([1, 1, 2]);
+    const byId = Object.fromEntries(
+      batches.flatMap((b) => b.id!.map((id, i) => [id, b.category![i]] as const)),
+    );
+    expect(byId).toEqual({ 1: 'Jeans', 2: 'Shorts', 3: 'Hats', 4: 'Caps' });
+    // Keys and versions first, then the columns asked for: each part is fetched twice.
+    expect(partsRead).toBe(3);
+    expect(gets).toBe(6);
+    const rows = await reader(new UndatedRowsCache()).rows('products', undefined, [
+      'id',
+      'category',
+    ]);
+    expect(rows.id).toHaveLength(4);
+    expect(Object.fromEntries(rows.id!.map((id, i) => [id, rows.category![i]]))).toEqual(byId);
+  });
+
+  it("reads a single run's parts once, as they are (a committed run holds each key once)", async () => {
+    const orders = thelook.entities.find((e) => e.name === 'orders')!;
+    const schema = validatedSchema(orders);
+    for (const part of [0, 1]) {
+      const path = join(dir, `orders-${part}.parquet`);
+      const writer = new ParquetFileWriter(path, schema);
+      const ids = part === 0 ? [10, 11] : [12];
+      const values = (name: string, orderId: number, row: number): Value =>
+        ({
+          order_id: orderId,
+          user_id: orderId * 100,
+          status: 'complete',
+          created_at: Date.UTC(2024, 4, 1, 12),
+          _run_id: 'run-o',
+          _loaded_at: 5_000,
+          _source_file: `orders-${part}.csv`,
+          _source_row: row + 2,
+        })[name] ?? null;
+      writer.write(
+        Object.fromEntries(
+          schema.map((c) => [c.name, ids.map((id, row) => values(c.name, id, row))]),
+        ),
+      );
+      writer.close();
+      const prefix = layout.runOutputPrefix(
+        'validated',
+        'thelook',
+        'orders',
+        'run-o',
+        '2024-05-01',
+      );
+      await t.store.putFile(layout.partKey(prefix, part), path);
+    }
+    await putJson(t.store, layout.stageReport('run-o', 'validate'), { status: 'SUCCEEDED' });
+    const { batches, gets, partsRead } = await readBatches('orders', ['user_id', 'order_id']);
+    expect(batches).toHaveLength(2);
+    expect(batches.flatMap((b) => b.order_id).sort()).toEqual([10, 11, 12]);
+    expect(batches.flatMap((b) => b.user_id).sort()).toEqual([1000, 1100, 1200]);
+    expect(gets).toBe(2);
+    expect(partsRead).toBe(2);
+  });
 });

@@ -126,84 +126,101 @@ interface CategoryAccumulator {
   returnedOrders: KeyTable;
 }
 
-/** A set of a day's ids, sized once (see {@link KeyTable}: no large Set left per day). */
-function idSet(ids: readonly number[]): KeyTable {
-  const set = new KeyTable(ids.length);
-  for (const id of ids) set.set(id, 1);
-  return set;
-}
+/**
+ * One order date's KPIs, folded from its orders and then its items a row group at a time: what it
+ * keeps is per order (typed-array id sets) and per category, never the day's rows.
+ */
+class DayTotals {
+  private readonly orders = new KeyTable();
+  private readonly customers = new KeyTable();
+  private returned = 0;
+  private revenue = 0;
+  private net = 0;
+  private items = 0;
+  private readonly categories = new Map<string, CategoryAccumulator>();
 
-function computeDay(
-  date: string,
-  orderRows: Columns,
-  itemRows: Columns,
-  categoryOf: Map<number, string>,
-) {
-  const orderIds = orderRows.order_id as number[];
-  const orderSet = idSet(orderIds);
-  const returned = (orderRows.status as string[]).filter((s) => s === 'returned').length;
-  const customers = idSet(orderRows.user_id as number[]);
+  constructor(
+    private readonly date: string,
+    private readonly categoryOf: Map<number, string>,
+  ) {}
 
-  let revenue = 0;
-  let net = 0;
-  let items = 0;
-  const categories = new Map<string, CategoryAccumulator>();
-  const itemOrder = itemRows.order_id as number[];
-  for (let i = 0; i < itemOrder.length; i++) {
-    const orderId = itemOrder[i]!;
-    if (!orderSet.has(orderId)) continue; // the order moved to another date in a later batch
-    const price = toCents(itemRows.sale_price![i] as number);
-    const isReturned = itemRows.status![i] === 'returned';
-    revenue += price;
-    if (!isReturned) net += price;
-    items += 1;
-    const category = categoryOf.get(itemRows.product_id![i] as number) ?? 'unknown';
-    let acc = categories.get(category);
-    if (!acc) {
-      acc = {
-        revenue: 0,
-        net: 0,
-        items: 0,
-        orders: new KeyTable(),
-        returnedOrders: new KeyTable(),
-      };
-      categories.set(category, acc);
+  /** The day's orders (latest versions; each order once). All of them before any item. */
+  addOrders(rows: Columns): void {
+    const ids = rows.order_id as number[];
+    const statuses = rows.status as string[];
+    const users = rows.user_id as number[];
+    for (let i = 0; i < ids.length; i++) {
+      this.orders.set(ids[i]!, 1);
+      this.customers.set(users[i]!, 1);
+      if (statuses[i] === 'returned') this.returned += 1;
     }
-    acc.revenue += price;
-    if (!isReturned) acc.net += price;
-    else acc.returnedOrders.set(orderId, 1);
-    acc.items += 1;
-    acc.orders.set(orderId, 1);
   }
 
-  const daily: KpiRow[] =
-    orderIds.length === 0
-      ? []
-      : [
-          {
-            order_date: date,
-            total_orders: orderSet.size,
-            total_revenue: fromCents(revenue),
-            net_revenue: fromCents(net),
-            total_items_sold: items,
-            return_rate: returned / orderSet.size,
-            unique_customers: customers.size,
-          },
-        ];
-  const categoryDaily: KpiRow[] = [...categories.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([category, acc]) => ({
-      category,
-      order_date: date,
-      daily_revenue: fromCents(acc.revenue),
-      net_revenue: fromCents(acc.net),
-      orders: acc.orders.size,
-      items: acc.items,
-      // An average, not a sum of money: kept unrounded (rounding ties would depend on the reader).
-      avg_order_value: fromCents(acc.revenue) / acc.orders.size,
-      avg_return_rate: acc.returnedOrders.size / acc.orders.size,
-    }));
-  return { daily, categoryDaily };
+  addItems(rows: Columns): void {
+    const itemOrder = rows.order_id as number[];
+    const prices = rows.sale_price as number[];
+    const statuses = rows.status as string[];
+    const productIds = rows.product_id as number[];
+    for (let i = 0; i < itemOrder.length; i++) {
+      const orderId = itemOrder[i]!;
+      if (!this.orders.has(orderId)) continue; // the order moved to another date in a later batch
+      const price = toCents(prices[i]!);
+      const isReturned = statuses[i] === 'returned';
+      this.revenue += price;
+      if (!isReturned) this.net += price;
+      this.items += 1;
+      const category = this.categoryOf.get(productIds[i]!) ?? 'unknown';
+      let acc = this.categories.get(category);
+      if (!acc) {
+        acc = {
+          revenue: 0,
+          net: 0,
+          items: 0,
+          orders: new KeyTable(),
+          returnedOrders: new KeyTable(),
+        };
+        this.categories.set(category, acc);
+      }
+      acc.revenue += price;
+      if (!isReturned) acc.net += price;
+      else acc.returnedOrders.set(orderId, 1);
+      acc.items += 1;
+      acc.orders.set(orderId, 1);
+    }
+  }
+
+  kpis(): { daily: KpiRow[]; categoryDaily: KpiRow[] } {
+    const { date } = this;
+    const orders = this.orders.size;
+    const daily: KpiRow[] =
+      orders === 0
+        ? []
+        : [
+            {
+              order_date: date,
+              total_orders: orders,
+              total_revenue: fromCents(this.revenue),
+              net_revenue: fromCents(this.net),
+              total_items_sold: this.items,
+              return_rate: this.returned / orders,
+              unique_customers: this.customers.size,
+            },
+          ];
+    const categoryDaily: KpiRow[] = [...this.categories.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([category, acc]) => ({
+        category,
+        order_date: date,
+        daily_revenue: fromCents(acc.revenue),
+        net_revenue: fromCents(acc.net),
+        orders: acc.orders.size,
+        items: acc.items,
+        // An average, not a sum of money: kept unrounded (rounding ties would depend on the reader).
+        avg_order_value: fromCents(acc.revenue) / acc.orders.size,
+        avg_return_rate: acc.returnedOrders.size / acc.orders.size,
+      }));
+    return { daily, categoryDaily };
+  }
 }
 
 /**
@@ -229,17 +246,14 @@ export const thelook: Profile = {
   entities: [products, orders, orderItems],
   kpis: [DAILY_KPI, CATEGORY_DAILY_KPI],
   async computeKpis(input: KpiInput, date: string) {
-    const [orderRows, itemRows, productRows] = await Promise.all([
-      input.rows('orders', date, ['order_id', 'status', 'user_id']),
-      input.rows('order_items', date, ['order_id', 'sale_price', 'status', 'product_id']),
-      input.rows('products', undefined, ['id', 'category']),
-    ]);
-    const { daily, categoryDaily } = computeDay(
-      date,
-      orderRows,
-      itemRows,
-      categoriesOf(productRows),
-    );
+    const catalogue = await input.rows('products', undefined, ['id', 'category']);
+    const day = new DayTotals(date, categoriesOf(catalogue));
+    // Orders first: an item counts only if its order is on this date.
+    for await (const rows of input.batches('orders', date, ['order_id', 'status', 'user_id']))
+      day.addOrders(rows);
+    const itemColumns = ['order_id', 'sale_price', 'status', 'product_id'];
+    for await (const rows of input.batches('order_items', date, itemColumns)) day.addItems(rows);
+    const { daily, categoryDaily } = day.kpis();
     return { [DAILY_KPI.name]: daily, [CATEGORY_DAILY_KPI.name]: categoryDaily };
   },
 };
