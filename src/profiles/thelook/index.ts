@@ -117,32 +117,50 @@ export const CATEGORY_DAILY_KPI = {
 const toCents = (x: number): number => Math.round(x * 100);
 const fromCents = (c: number): number => c / 100;
 
-interface CategoryAccumulator {
+interface CategoryTotals {
   revenue: number;
   net: number;
   items: number;
-  /** Order ids as sets (values unused): typed arrays, not Sets of a day's orders. */
-  orders: KeyTable;
-  returnedOrders: KeyTable;
+  /** Distinct orders with an item of the category, and those with a returned one. */
+  orders: number;
+  returnedOrders: number;
 }
+
+/**
+ * Id sets of this thread's days, emptied and reused: a day's sets grow to the day's orders, and
+ * new ones per day were memory outside V8's heap left for a later collection.
+ */
+const idSets: KeyTable[] = [];
+const takeIdSet = (): KeyTable => idSets.pop() ?? new KeyTable();
 
 /**
  * One order date's KPIs, folded from its orders and then its items a row group at a time: what it
  * keeps is per order (typed-array id sets) and per category, never the day's rows.
  */
 class DayTotals {
-  private readonly orders = new KeyTable();
-  private readonly customers = new KeyTable();
+  private readonly orders = takeIdSet();
+  private readonly customers = takeIdSet();
+  /** (order, category) pairs seen, and those with a returned item: one set each, not per category. */
+  private readonly orderCategories = takeIdSet();
+  private readonly returnedOrderCategories = takeIdSet();
   private returned = 0;
   private revenue = 0;
   private net = 0;
   private items = 0;
-  private readonly categories = new Map<string, CategoryAccumulator>();
+  private readonly categories: CategoryTotals[];
 
   constructor(
     private readonly date: string,
-    private readonly categoryOf: Map<number, string>,
-  ) {}
+    private readonly catalogue: Catalogue,
+  ) {
+    this.categories = catalogue.names.map(() => ({
+      revenue: 0,
+      net: 0,
+      items: 0,
+      orders: 0,
+      returnedOrders: 0,
+    }));
+  }
 
   /** The day's orders (latest versions; each order once). All of them before any item. */
   addOrders(rows: Columns): void {
@@ -161,6 +179,7 @@ class DayTotals {
     const prices = rows.sale_price as number[];
     const statuses = rows.status as string[];
     const productIds = rows.product_id as number[];
+    const { catalogue } = this;
     for (let i = 0; i < itemOrder.length; i++) {
       const orderId = itemOrder[i]!;
       if (!this.orders.has(orderId)) continue; // the order moved to another date in a later batch
@@ -169,26 +188,24 @@ class DayTotals {
       this.revenue += price;
       if (!isReturned) this.net += price;
       this.items += 1;
-      const category = this.categoryOf.get(productIds[i]!) ?? 'unknown';
-      let acc = this.categories.get(category);
-      if (!acc) {
-        acc = {
-          revenue: 0,
-          net: 0,
-          items: 0,
-          orders: new KeyTable(),
-          returnedOrders: new KeyTable(),
-        };
-        this.categories.set(category, acc);
+      const category = catalogue.categoryOf(productIds[i]!);
+      const totals = this.categories[category]!;
+      totals.revenue += price;
+      totals.items += 1;
+      const pair = catalogue.pairKey(orderId, category);
+      if (!this.orderCategories.has(pair)) {
+        this.orderCategories.set(pair, 1);
+        totals.orders += 1;
       }
-      acc.revenue += price;
-      if (!isReturned) acc.net += price;
-      else acc.returnedOrders.set(orderId, 1);
-      acc.items += 1;
-      acc.orders.set(orderId, 1);
+      if (!isReturned) totals.net += price;
+      else if (!this.returnedOrderCategories.has(pair)) {
+        this.returnedOrderCategories.set(pair, 1);
+        totals.returnedOrders += 1;
+      }
     }
   }
 
+  /** The day's KPI rows; the day's id sets go back to the thread for the next day. */
   kpis(): { daily: KpiRow[]; categoryDaily: KpiRow[] } {
     const { date } = this;
     const orders = this.orders.size;
@@ -206,38 +223,82 @@ class DayTotals {
               unique_customers: this.customers.size,
             },
           ];
-    const categoryDaily: KpiRow[] = [...this.categories.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([category, acc]) => ({
+    const categoryDaily: KpiRow[] = this.catalogue.names
+      .map((category, index) => ({ category, totals: this.categories[index]! }))
+      .filter(({ totals }) => totals.items > 0)
+      .sort(({ category: a }, { category: b }) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(({ category, totals }) => ({
         category,
         order_date: date,
-        daily_revenue: fromCents(acc.revenue),
-        net_revenue: fromCents(acc.net),
-        orders: acc.orders.size,
-        items: acc.items,
+        daily_revenue: fromCents(totals.revenue),
+        net_revenue: fromCents(totals.net),
+        orders: totals.orders,
+        items: totals.items,
         // An average, not a sum of money: kept unrounded (rounding ties would depend on the reader).
-        avg_order_value: fromCents(acc.revenue) / acc.orders.size,
-        avg_return_rate: acc.returnedOrders.size / acc.orders.size,
+        avg_order_value: fromCents(totals.revenue) / totals.orders,
+        avg_return_rate: totals.returnedOrders / totals.orders,
       }));
+    this.release();
     return { daily, categoryDaily };
+  }
+
+  private release(): void {
+    for (const set of [
+      this.orders,
+      this.customers,
+      this.orderCategories,
+      this.returnedOrderCategories,
+    ]) {
+      set.clear();
+      idSets.push(set);
+    }
+  }
+}
+
+/** The catalogue as a profile day needs it: each product's category as a small number. */
+class Catalogue {
+  /** Category names by number; the last is 'unknown', for items whose product is not listed. */
+  readonly names: string[];
+  private readonly byProduct = new Map<number, number>();
+  private readonly unknown: number;
+
+  constructor(productRows: Columns) {
+    const numbers = new Map<string, number>();
+    const ids = productRows.id as number[];
+    const categories = productRows.category as string[];
+    for (let i = 0; i < ids.length; i++) {
+      let n = numbers.get(categories[i]!);
+      if (n === undefined) numbers.set(categories[i]!, (n = numbers.size));
+      this.byProduct.set(ids[i]!, n);
+    }
+    if (!numbers.has('unknown')) numbers.set('unknown', numbers.size);
+    this.unknown = numbers.get('unknown')!;
+    this.names = [...numbers.keys()];
+  }
+
+  categoryOf(productId: number): number {
+    return this.byProduct.get(productId) ?? this.unknown;
+  }
+
+  /** One number per (order, category) while that stays exact; a string beyond. */
+  pairKey(orderId: number, category: number): number | string {
+    const key = orderId * this.names.length + category;
+    return Number.isSafeInteger(key) ? key : `${orderId}|${category}`;
   }
 }
 
 /**
- * Product id -> category, made once per catalogue read: the reader hands every day of a run the
- * same catalogue rows while its parts are unchanged.
+ * The catalogue's categories, made once per catalogue read: the reader hands every day of a run
+ * the same catalogue rows while its parts are unchanged.
  */
-const categoryMaps = new WeakMap<Columns, Map<number, string>>();
-function categoriesOf(productRows: Columns): Map<number, string> {
-  let categoryOf = categoryMaps.get(productRows);
-  if (!categoryOf) {
-    categoryOf = new Map();
-    const ids = productRows.id as number[];
-    for (let i = 0; i < ids.length; i++)
-      categoryOf.set(ids[i]!, productRows.category![i] as string);
-    categoryMaps.set(productRows, categoryOf);
+const catalogues = new WeakMap<Columns, Catalogue>();
+function catalogueOf(productRows: Columns): Catalogue {
+  let catalogue = catalogues.get(productRows);
+  if (!catalogue) {
+    catalogue = new Catalogue(productRows);
+    catalogues.set(productRows, catalogue);
   }
-  return categoryOf;
+  return catalogue;
 }
 
 export const thelook: Profile = {
@@ -247,7 +308,7 @@ export const thelook: Profile = {
   kpis: [DAILY_KPI, CATEGORY_DAILY_KPI],
   async computeKpis(input: KpiInput, date: string) {
     const catalogue = await input.rows('products', undefined, ['id', 'category']);
-    const day = new DayTotals(date, categoriesOf(catalogue));
+    const day = new DayTotals(date, catalogueOf(catalogue));
     // Orders first: an item counts only if its order is on this date.
     for await (const rows of input.batches('orders', date, ['order_id', 'status', 'user_id']))
       day.addOrders(rows);
