@@ -12,12 +12,15 @@ import type { Stage } from '../contracts/layout.js';
  * rows 3.08 s -> 2.27 s with peak RSS 191 -> 158 MB; compute-kpi unchanged. validate keeps V8's
  * 16 MB: since its valid rows wait on disk rather than in open row groups (SpilledPartWriter),
  * the larger young generation bought it ~3% of time for ~110 MB on two threads (5M rows: 474-497
- * -> 368-383 MB); 8 MB cost 15%.
+ * -> 368-383 MB); 8 MB cost 15%. compute-kpi takes 4 MB: since it folds a day a row group at a
+ * time, little of a young generation survives a scavenge, and a large one was only resident
+ * memory (64 MB a worker thread): at 5M rows on two cores 2.4 -> 2.0 s and 219 -> 147 MB, at 20M
+ * 310 -> 260 MB (8 MB: 2.2 s, 178 MB; 16 MB: 2.2 s, 204 MB).
  */
 export const SEMI_SPACE_MB: Readonly<Record<Stage, number>> = {
   upload: 32,
   validate: 16,
-  'compute-kpi': 32,
+  'compute-kpi': 4,
 };
 
 /**
@@ -26,10 +29,10 @@ export const SEMI_SPACE_MB: Readonly<Record<Stage, number>> = {
  * validate and upload keep ~12 MB of live objects per thread while promoting a steady stream of
  * rows that die soon after, so their old generation filled with garbage up to 100-180 MB per
  * worker before a full collection ran. 20% collects it sooner: validate at 5M rows 869 ->
- * 725-760 MB, upload at 20M 363 -> 345 MB, neither slower. Not for compute-kpi: its live set
- * (the catalogue, a day's tables) is larger, and collecting it that often made it 10-30% slower
- * at 20M rows for 390-410 -> 300-340 MB. V8 takes this flag on the command line only, not in
- * NODE_OPTIONS.
+ * 725-760 MB, upload at 20M 363 -> 345 MB, neither slower. Not for compute-kpi: it costs
+ * it time at 20M rows, 10-30% when it held a day's rows (390-410 -> 300-340 MB), still 25% with
+ * its row-group fold and 4 MB young generation (260 -> 200 MB). V8 takes this flag on the
+ * command line only, not in NODE_OPTIONS.
  */
 export const HEAP_GROWING_PERCENT = 20;
 const TIGHT_OLD_GENERATION: readonly Stage[] = ['upload', 'validate'];
