@@ -31,6 +31,9 @@ export class UndatedRowsCache {
   }
 }
 
+/** Bytes of parts a reader fetches ahead of the one it decodes (see ValidatedReader.inOrder). */
+const FETCH_AHEAD_BYTES = 4 * 1024 * 1024;
+
 export class ValidatedReader {
   private readonly cache = new Map<string, Promise<Columns>>();
   /** Parquet parts read, for the report (partition pruning is visible there). */
@@ -73,13 +76,20 @@ export class ValidatedReader {
    * a date into totals holds one row group of it, not the whole date, so its memory does not grow
    * with the day (compute-kpi at 20M rows held ~55k items per day and period in flight).
    */
-  async *batches(
+  batches(
     entityName: string,
     dates?: string | readonly string[],
     columns?: readonly string[],
-  ): AsyncGenerator<Columns> {
+  ): AsyncIterable<Columns> {
     const { entity, wanted, prefixes } = this.plan(entityName, dates, columns);
-    yield* this.latest(entity, await this.committedParts(prefixes), wanted);
+    // Listed, and the first part fetched, from now on rather than when first iterated: a profile
+    // asking for two entities has the second's first part on its way while it folds the first.
+    const parts = this.committedParts(prefixes);
+    const first = parts.then((list) =>
+      list.length > 0 ? quietly(this.store.get(list[0]!.key)) : undefined,
+    );
+    quietly(first);
+    return this.latest(entity, parts, wanted, first);
   }
 
   private plan(
@@ -128,7 +138,7 @@ export class ValidatedReader {
     const parts = listed ?? (await this.committedParts(prefixes));
     const batches: Columns[] = [];
     let total = 0;
-    for await (const batch of this.latest(entity, parts, wanted)) {
+    for await (const batch of this.latest(entity, Promise.resolve(parts), wanted)) {
       batches.push(batch);
       total += batch[wanted[0]!]?.length ?? 0;
     }
@@ -155,19 +165,19 @@ export class ValidatedReader {
    */
   private async *latest(
     entity: EntitySpec,
-    parts: readonly ObjectInfo[],
+    listing: Promise<readonly ObjectInfo[]>,
     wanted: readonly string[],
+    first?: Promise<Uint8Array | undefined>,
   ): AsyncGenerator<Columns> {
+    const parts = await listing;
     const keyColumns = entity.key ?? [];
     const runs = new Set(parts.map((p) => parseOutputKey(p.key).runId));
     const marked =
       keyColumns.length > 0 && runs.size > 1 ? await this.marks(parts, keyColumns) : undefined;
     let row = 0;
-    for (const part of parts) {
+    for await (const bytes of this.inOrder(parts, first)) {
       this.partsRead += 1;
-      for await (const batch of readParquet(bufferOf(await this.store.get(part.key)), {
-        columns: wanted,
-      })) {
+      for await (const batch of readParquet(bufferOf(bytes), { columns: wanted })) {
         const length = batch[wanted[0]!]?.length ?? 0;
         const first = row;
         row += length;
@@ -184,6 +194,37 @@ export class ValidatedReader {
         for (const name of wanted) kept[name] = batch[name]!.filter((_, i) => keep[i] === 1);
         yield kept;
       }
+    }
+  }
+
+  /**
+   * The parts' bytes in order. Parts are fetched ahead of the one being decoded, up to
+   * {@link FETCH_AHEAD_BYTES} of them (at least the next): an S3 GET is a round trip, and a date's
+   * parts one after another were that many round trips per period. `first`: the first part's
+   * bytes, if already on their way.
+   */
+  private async *inOrder(
+    parts: readonly ObjectInfo[],
+    first?: Promise<Uint8Array | undefined>,
+  ): AsyncGenerator<Uint8Array> {
+    const fetches: Promise<Uint8Array | undefined>[] = [];
+    let ahead = 0; // bytes fetched and not yet handed out
+    const fetchUpTo = (current: number) => {
+      while (
+        fetches.length < parts.length &&
+        (fetches.length <= current + 1 || ahead + parts[fetches.length]!.size <= FETCH_AHEAD_BYTES)
+      ) {
+        const part = parts[fetches.length]!;
+        ahead += part.size;
+        fetches.push(fetches.length === 0 && first ? first : quietly(this.store.get(part.key)));
+      }
+    };
+    for (let i = 0; i < parts.length; i++) {
+      fetchUpTo(i);
+      const bytes = (await fetches[i]!) ?? (await this.store.get(parts[i]!.key));
+      fetches[i] = Promise.resolve(undefined); // handed out: not kept here
+      ahead -= parts[i]!.size;
+      yield bytes;
     }
   }
 
@@ -206,10 +247,8 @@ export class ValidatedReader {
     const runIndex = new Map<string, number>();
     const latest = new KeyTable();
     let rows = 0;
-    for (const part of parts) {
-      for await (const cols of readParquet(bufferOf(await this.store.get(part.key)), {
-        columns: decoded,
-      })) {
+    for await (const bytes of this.inOrder(parts)) {
+      for await (const cols of readParquet(bufferOf(bytes), { columns: decoded })) {
         const loaded = cols._loaded_at!;
         const runs = cols._run_id!;
         if (rows + loaded.length > keep.length) {
@@ -249,6 +288,12 @@ export class ValidatedReader {
     }
     return keep.subarray(0, rows);
   }
+}
+
+/** `promise`, its rejection handled here too: whoever awaits it later still gets the error. */
+function quietly<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 function grown<T extends Uint8Array | Float64Array | Int32Array>(array: T, size: number): T {

@@ -102,18 +102,26 @@ describe('ValidatedReader', () => {
     expect(byId).toEqual({ 1: 'Jeans', 2: 'Shorts', 3: 'Socks' });
   });
 
-  /** Every batch of `batches`, with the store's GETs counted. */
+  /**
+   * Every batch of `batches`, with the store's GETs counted, and the most of them waiting at once
+   * (each GET answered 20 ms late, as S3 round trips are).
+   */
   async function readBatches(entity: string, columns: string[]) {
     let gets = 0;
+    let waiting = 0;
+    let mostWaiting = 0;
     const counting = Object.create(t.store) as typeof t.store;
-    counting.get = (key: string) => {
+    counting.get = async (key: string) => {
       gets += 1;
+      mostWaiting = Math.max(mostWaiting, ++waiting);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      waiting -= 1;
       return t.store.get(key);
     };
     const batchReader = new ValidatedReader(counting, thelook, new CommittedRuns(t.store));
     const batches: Record<string, Value[]>[] = [];
     for await (const batch of batchReader.batches(entity, undefined, columns)) batches.push(batch);
-    return { batches, gets, partsRead: batchReader.partsRead };
+    return { batches, gets, mostWaiting, partsRead: batchReader.partsRead };
   }
 
   it('hands out the latest version of each key across runs a row group at a time', async () => {
@@ -122,7 +130,10 @@ describe('ValidatedReader', () => {
       [3, 'Hats'],
       [4, 'Caps'],
     ]);
-    const { batches, gets, partsRead } = await readBatches('products', ['id', 'category']);
+    const { batches, gets, mostWaiting, partsRead } = await readBatches('products', [
+      'id',
+      'category',
+    ]);
     // One batch per part (a row group each), the replaced rows left out of theirs.
     expect(batches.map((b) => Object.keys(b))).toEqual([
       ['id', 'category'],
@@ -134,9 +145,11 @@ describe('ValidatedReader', () => {
       batches.flatMap((b) => b.id!.map((id, i) => [id, b.category![i]] as const)),
     );
     expect(byId).toEqual({ 1: 'Jeans', 2: 'Shorts', 3: 'Hats', 4: 'Caps' });
-    // Keys and versions first, then the columns asked for: each part is fetched twice.
+    // Keys and versions first, then the columns asked for: each part is fetched twice, the
+    // small parts all at once rather than one round trip after another.
     expect(partsRead).toBe(3);
     expect(gets).toBe(6);
+    expect(mostWaiting).toBeGreaterThanOrEqual(3);
     const rows = await reader(new UndatedRowsCache()).rows('products', undefined, [
       'id',
       'category',
