@@ -13,6 +13,7 @@ import {
   snappyUncompress,
   type AsyncBuffer,
   type FileMetaData,
+  type PageHeader,
   type SchemaElement,
 } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
@@ -126,33 +127,90 @@ function readPlain(
   }
 }
 
-/** Decodes one column chunk's pages into `target` (its row group's length). */
-function decodeChunk(bytes: Uint8Array, element: SchemaElement, kind: Kind, target: Value[]): void {
-  const optional = element.repetition_type === 'OPTIONAL';
-  const reader = {
-    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-    offset: 0,
-  };
-  let dictionary: Value[] | undefined;
-  let row = 0;
-  while (reader.offset < bytes.byteLength) {
-    const header = parquetHeader(reader);
-    const compressed = bytes.subarray(reader.offset, reader.offset + header.compressed_page_size);
-    reader.offset += header.compressed_page_size;
-    const page = uncompressed(compressed, header.uncompressed_page_size);
-    if (header.type === 'DICTIONARY_PAGE') {
-      const entries = header.dictionary_page_header!.num_values;
-      dictionary = new Array<Value>(entries);
-      readPlain(page, 0, entries, kind, dictionary);
-      continue;
+/**
+ * A column chunk read page by page: {@link ChunkCursor.take} hands out its next values, decoding
+ * pages as it needs them. A page that runs past what was asked is decoded whole and its rest
+ * kept for the next call (the pipeline's own pages end at the same rows in every column, so
+ * that is only other writers' pages or a page cut short by its size).
+ */
+class ChunkCursor {
+  private readonly reader: { view: DataView; offset: number };
+  private readonly optional: boolean;
+  private dictionary: Value[] | undefined;
+  private rest: Value[] = [];
+  private restAt = 0;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly element: SchemaElement,
+    private readonly kind: Kind,
+  ) {
+    this.reader = {
+      view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      offset: 0,
+    };
+    this.optional = element.repetition_type === 'OPTIONAL';
+  }
+
+  /** The chunk's next `count` values into `target` from index `at`. */
+  take(target: Value[], at: number, count: number): void {
+    while (count > 0 && this.restAt < this.rest.length) {
+      target[at++] = this.rest[this.restAt++]!;
+      count -= 1;
     }
-    if (header.type !== 'DATA_PAGE' || !header.data_page_header) {
-      throw new Error(`parquet column ${element.name}: unexpected ${header.type} page`);
+    while (count > 0) {
+      const page = this.nextDataPage();
+      if (!page) {
+        throw new Error(
+          `parquet column ${this.element.name}: fewer values than the row group's rows`,
+        );
+      }
+      if (page.count <= count) {
+        this.decodePage(page.header, page.bytes, target, at);
+        at += page.count;
+        count -= page.count;
+      } else {
+        this.rest = new Array<Value>(page.count);
+        this.decodePage(page.header, page.bytes, this.rest, 0);
+        for (this.restAt = 0; this.restAt < count; this.restAt++) {
+          target[at + this.restAt] = this.rest[this.restAt]!;
+        }
+        count = 0;
+      }
     }
-    const count = header.data_page_header.num_values;
-    if (row + count > target.length) {
-      throw new Error(`parquet column ${element.name}: more values than the row group's rows`);
+  }
+
+  /** true once every value was handed out. */
+  get done(): boolean {
+    return this.restAt >= this.rest.length && this.reader.offset >= this.bytes.byteLength;
+  }
+
+  /** The next data page, uncompressed into the shared scratch (dictionary pages read on the way). */
+  private nextDataPage(): { header: PageHeader; bytes: Uint8Array; count: number } | undefined {
+    const { reader, bytes, element } = this;
+    while (reader.offset < bytes.byteLength) {
+      const header = parquetHeader(reader);
+      const compressed = bytes.subarray(reader.offset, reader.offset + header.compressed_page_size);
+      reader.offset += header.compressed_page_size;
+      const page = uncompressed(compressed, header.uncompressed_page_size);
+      if (header.type === 'DICTIONARY_PAGE') {
+        const entries = header.dictionary_page_header!.num_values;
+        this.dictionary = new Array<Value>(entries);
+        readPlain(page, 0, entries, this.kind, this.dictionary);
+        continue;
+      }
+      if (header.type !== 'DATA_PAGE' || !header.data_page_header) {
+        throw new Error(`parquet column ${element.name}: unexpected ${header.type} page`);
+      }
+      return { header, bytes: page, count: header.data_page_header.num_values };
     }
+    return undefined;
+  }
+
+  /** A data page's values into `target` from index `row`. */
+  private decodePage(header: PageHeader, page: Uint8Array, target: Value[], row: number): void {
+    const { element, kind, optional, dictionary } = this;
+    const count = header.data_page_header!.num_values;
     const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
     let offset = 0;
     let defined = count;
@@ -165,7 +223,7 @@ function decodeChunk(bytes: Uint8Array, element: SchemaElement, kind: Kind, targ
       defined = 0;
       for (let i = 0; i < count; i++) defined += pageLevels[i]!;
     }
-    const encoding = header.data_page_header.encoding;
+    const encoding = header.data_page_header!.encoding;
     if (encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY') {
       if (!dictionary) throw new Error(`parquet column ${element.name}: no dictionary page`);
       const width = page[offset]!;
@@ -195,28 +253,27 @@ function decodeChunk(bytes: Uint8Array, element: SchemaElement, kind: Kind, targ
     } else {
       throw new Error(`parquet column ${element.name}: unexpected ${encoding} encoding`);
     }
-    row += count;
-  }
-  if (row !== target.length) {
-    throw new Error(`parquet column ${element.name}: ${row} values for ${target.length} rows`);
   }
 }
 
 /**
- * Decodes `columns` of row group `group` into `out` (arrays of the group's length, made by the
- * caller). Only for files {@link isOwnFile} accepted.
+ * Decodes `columns` of row group `group` of an own file ({@link isOwnFile}) in batches of at most
+ * `batchRows` rows (the whole row group by default), each a fresh set of arrays.
  */
-export async function decodeOwnRowGroup(
+export async function* decodeOwnRowGroup(
   file: AsyncBuffer,
   metadata: FileMetaData,
   group: number,
   columns: readonly string[],
-  out: Record<string, Value[]>,
-): Promise<void> {
+  batchRows = Infinity,
+): AsyncGenerator<Record<string, Value[]>> {
   const elements = metadata.schema.slice(1);
   const rowGroup = metadata.row_groups[group]!;
+  const rows = Number(rowGroup.num_rows);
+  const cursors = new Map<string, ChunkCursor>();
   for (const name of columns) {
     const index = elements.findIndex((e) => e.name === name);
+    if (index < 0) continue; // absent from the file: read as null
     const element = elements[index]!;
     const meta = rowGroup.columns[index]!.meta_data!;
     const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
@@ -225,6 +282,20 @@ export async function decodeOwnRowGroup(
       'view' in file
         ? (file as BytesBuffer).view(start, end)
         : new Uint8Array(await file.slice(start, end));
-    decodeChunk(bytes, element, kindOf(element)!, out[name]!);
+    cursors.set(name, new ChunkCursor(bytes, element, kindOf(element)!));
+  }
+  for (let from = 0; from < rows; from += batchRows) {
+    const count = Math.min(batchRows, rows - from);
+    const out: Record<string, Value[]> = {};
+    for (const name of columns) {
+      const target = new Array<Value>(count).fill(null);
+      cursors.get(name)?.take(target, 0, count);
+      out[name] = target;
+    }
+    yield out;
+  }
+  for (const [name, cursor] of cursors) {
+    if (!cursor.done)
+      throw new Error(`parquet column ${name}: more values than the row group's rows`);
   }
 }

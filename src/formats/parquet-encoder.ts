@@ -47,6 +47,14 @@ const T_STRUCT = 12;
 const TWO_32 = 2 ** 32;
 /** Target uncompressed size of one data page: big enough for snappy, small enough to stream. */
 const PAGE_BYTES = 1024 * 1024;
+/**
+ * Rows a data page holds at most. Pages end at the same rows in every column (multiples of this
+ * from the row group's start; a page cut earlier by PAGE_BYTES or a change of encoding ends
+ * before such a boundary, never across one), so a reader can decode a row group a stretch of
+ * rows at a time instead of a whole row group at once (see readParquet's batchRows). parquet-rs
+ * caps pages at 20,000 rows for the same reason; 8,192 int64 values are 64 KB, snappy's block.
+ */
+export const PAGE_ROWS = 8192;
 
 /** A growable byte buffer with the little-endian and varint writes Parquet needs. */
 export class ByteSink {
@@ -406,6 +414,16 @@ class ColumnChunkBuilder {
     if (this.mode === 'undecided') {
       this.mode = sampleFavoursDictionary(this.column, data, start, end) ? 'dictionary' : 'plain';
     }
+    while (start < end) {
+      const stop = Math.min(end, start + PAGE_ROWS - (this.values % PAGE_ROWS));
+      this.addRows(data, start, stop);
+      start = stop;
+      if (this.values % PAGE_ROWS === 0) this.endPage();
+    }
+  }
+
+  /** Rows start..end, none past the open page's PAGE_ROWS boundary. */
+  private addRows(data: readonly Cell[], start: number, end: number): void {
     if (this.mode === 'dictionary') {
       if (this.addIndexes(data, start, end)) return;
       this.mode = 'plain';

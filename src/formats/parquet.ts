@@ -287,11 +287,14 @@ export async function parquetInfo(
 /**
  * Reads a Parquet file one row group at a time as columnar batches of logical values
  * (INT64 -> number, timestamps -> epoch ms). Columns absent from the file read as null. The
- * pipeline's own files are decoded by ./parquet-decoder.ts, any other by hyparquet.
+ * pipeline's own files are decoded by ./parquet-decoder.ts, any other by hyparquet. With
+ * `batchRows`, the pipeline's own files come in batches of at most that many rows, decoded a
+ * few pages at a time, so a reader holds a batch rather than a row group (other files still
+ * come a row group at a time).
  */
 export async function* readParquet(
   file: AsyncBuffer,
-  options: { columns?: readonly string[] } = {},
+  options: { columns?: readonly string[]; batchRows?: number } = {},
 ): AsyncGenerator<Columns> {
   const { metadata, columns: present } = await parquetInfo(file);
   const wanted = options.columns ?? present;
@@ -300,11 +303,14 @@ export async function* readParquet(
   let rowStart = 0;
   for (const [index, group] of metadata.row_groups.entries()) {
     const rowEnd = rowStart + Number(group.num_rows);
+    if (own) {
+      yield* decodeOwnRowGroup(file, metadata, index, wanted, options.batchRows);
+      rowStart = rowEnd;
+      continue;
+    }
     const out: Columns = {};
     for (const c of wanted) out[c] = new Array<Value>(rowEnd - rowStart).fill(null);
-    if (own) {
-      await decodeOwnRowGroup(file, metadata, index, available, out);
-    } else if (available.length > 0) {
+    if (available.length > 0) {
       await parquetRead({
         file,
         metadata,
@@ -316,7 +322,8 @@ export async function* readParquet(
           copyChunk(columnData, out[columnName]!, chunkStart - rowStart),
       });
     }
+    const rows = rowEnd - rowStart;
     rowStart = rowEnd;
-    if (rowEnd > rowStart - Number(group.num_rows)) yield out;
+    if (rows > 0) yield out;
   }
 }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { parquetHeader } from 'hyparquet/src/column.js';
+import { PAGE_ROWS } from '../../src/formats/parquet-encoder.js';
 import { isOwnFile } from '../../src/formats/parquet-decoder.js';
 import {
   bufferOf,
@@ -150,6 +152,68 @@ describe('the pipeline Parquet decoder', () => {
     expect(groups[0]!.rlow).toEqual(data.rlow);
     expect(groups[0]!.i).toEqual(data.i);
     expect(groups[0]!.missing).toEqual(new Array(500).fill(null));
+  });
+
+  it("ends every column's pages at the same rows, PAGE_ROWS apart", async () => {
+    const data = generate(30_000);
+    const path = join(dir, 'pages.parquet');
+    const writer = new ParquetFileWriter(path, SCHEMA, { rowGroupSize: 30_000 });
+    writer.write(data);
+    writer.close();
+    const bytes = readFileSync(path);
+    const [group] = parquetMetadata(bytes).row_groups;
+    for (const [index, { name }] of SCHEMA.entries()) {
+      const meta = group!.columns[index]!.meta_data!;
+      const reader = {
+        view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        offset: Number(meta.dictionary_page_offset ?? meta.data_page_offset),
+      };
+      const end = reader.offset + Number(meta.total_compressed_size);
+      const pageEnds: number[] = [];
+      let rows = 0;
+      while (reader.offset < end) {
+        const header = parquetHeader(reader);
+        reader.offset += header.compressed_page_size;
+        if (header.type !== 'DATA_PAGE') continue;
+        rows += header.data_page_header!.num_values;
+        pageEnds.push(rows);
+      }
+      expect({ name, pageEnds }).toEqual({
+        name,
+        pageEnds: [PAGE_ROWS, 2 * PAGE_ROWS, 3 * PAGE_ROWS, 30_000],
+      });
+    }
+  });
+
+  it('hands out row groups in batches of the rows asked for, pages split across batches', async () => {
+    const data = generate(30_000);
+    const path = join(dir, 'batches.parquet');
+    const writer = new ParquetFileWriter(path, SCHEMA, { rowGroupSize: 20_000 });
+    writer.write(data);
+    writer.close();
+    const file = bufferOf(readFileSync(path));
+    for (const batchRows of [PAGE_ROWS, 5_000, 1]) {
+      const sizes: number[] = [];
+      const read: Record<string, Value[]> = Object.fromEntries(SCHEMA.map((c) => [c.name, []]));
+      for await (const batch of readParquet(file, { batchRows })) {
+        sizes.push(batch.id!.length);
+        for (const { name } of SCHEMA) for (const v of batch[name]!) read[name]!.push(v);
+      }
+      // Never across a row group's end (20,000 + 10,000 rows).
+      const expected = [20_000, 10_000].flatMap((rows) =>
+        Array.from({ length: Math.ceil(rows / batchRows) }, (_, i) =>
+          Math.min(batchRows, rows - i * batchRows),
+        ),
+      );
+      expect({ batchRows, sizes }).toEqual({ batchRows, sizes: expected });
+      for (const { name } of SCHEMA) {
+        expect({ batchRows, name, values: read[name] }).toEqual({
+          batchRows,
+          name,
+          values: data[name],
+        });
+      }
+    }
   });
 
   it('leaves Parquet written by other tools to hyparquet, with the same values', async () => {
