@@ -24,7 +24,7 @@ locals {
   job_node_flags = {
     upload        = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
     validate      = ["--max-semi-space-size=16", "--heap-growing-percent=20"]
-    "compute-kpi" = ["--max-semi-space-size=4"]
+    "compute-kpi" = ["--max-semi-space-size=4", "--heap-growing-percent=20"]
   }
 
   # The manifest's ObjectCreated event is the only trigger (layout.ts MANIFEST_PREFIX/SUFFIX).

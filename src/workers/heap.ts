@@ -25,25 +25,22 @@ export const SEMI_SPACE_MB: Readonly<Record<Stage, number>> = {
 
 /**
  * How far V8 lets the old generation grow past what survived the last full collection, in
- * percent, for the stages that stream: V8's own factor (up to 4x) suits a browser tab, but
- * validate and upload keep ~12 MB of live objects per thread while promoting a steady stream of
- * rows that die soon after, so their old generation filled with garbage up to 100-180 MB per
- * worker before a full collection ran. 20% collects it sooner: validate at 5M rows 869 ->
- * 725-760 MB, upload at 20M 363 -> 345 MB, neither slower. Not for compute-kpi: it costs
- * it time at 20M rows, 10-30% when it held a day's rows (390-410 -> 300-340 MB), still 25% with
- * its row-group fold and 4 MB young generation (260 -> 200 MB). V8 takes this flag on the
- * command line only, not in NODE_OPTIONS.
+ * percent: V8's own factor (up to 4x) suits a browser tab, but the stages keep a few MB of live
+ * objects per thread while promoting a steady stream of rows that die soon after, so their old
+ * generation filled with garbage up to 100-180 MB per worker before a full collection ran. 20%
+ * collects it sooner: validate at 5M rows 869 -> 725-760 MB, upload at 20M 363 -> 345 MB,
+ * neither slower; compute-kpi at 20M 228-231 -> 187-195 MB, 5M unchanged (~150 MB), within its
+ * runs' spread in time. (compute-kpi went without it while it held a day's rows: collecting those
+ * that often cost it 10-30% at 20M.) V8 takes this flag on the command line only, not in
+ * NODE_OPTIONS.
  */
 export const HEAP_GROWING_PERCENT = 20;
-const TIGHT_OLD_GENERATION: readonly Stage[] = ['upload', 'validate'];
 
 /** Node flags for a stage's job process (`node <flags> dist/jobs/<stage>.js`). */
 export function jobNodeFlags(stage: Stage): string[] {
   return [
     `--max-semi-space-size=${SEMI_SPACE_MB[stage]}`,
-    ...(TIGHT_OLD_GENERATION.includes(stage)
-      ? [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`]
-      : []),
+    `--heap-growing-percent=${HEAP_GROWING_PERCENT}`,
   ];
 }
 
