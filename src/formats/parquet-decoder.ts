@@ -130,8 +130,8 @@ function readPlain(
 /**
  * A column chunk read page by page: {@link ChunkCursor.take} hands out its next values, decoding
  * pages as it needs them. A page that runs past what was asked is decoded whole and its rest
- * kept for the next call (the pipeline's own pages end at the same rows in every column, so
- * that is only other writers' pages or a page cut short by its size).
+ * kept for the next call: the encoder ends pages every PAGE_ROWS rows in every column, so that
+ * happens only with batches of another size, or with parts written before it capped pages.
  */
 class ChunkCursor {
   private readonly reader: { view: DataView; offset: number };

@@ -117,8 +117,9 @@ export interface KpiInput {
     columns?: readonly string[],
   ): Promise<Columns>;
   /**
-   * The same rows as {@link KpiInput.rows}, a Parquet row group at a time and in no set order:
-   * for KPIs that fold rows into totals, so a period's memory is a row group's, not the period's.
+   * The same rows as {@link KpiInput.rows}, a few thousand at a time (a Parquet page of the
+   * pipeline's parts) and in no set order: for KPIs that fold rows into totals, so a period holds
+   * a batch of rows, not the period's.
    */
   batches(
     entity: string,

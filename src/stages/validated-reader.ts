@@ -80,9 +80,10 @@ export class ValidatedReader {
   }
 
   /**
-   * The rows {@link rows} returns, a row group at a time and in no set order: a profile that folds
-   * a date into totals holds one row group of it, not the whole date, so its memory does not grow
-   * with the day (compute-kpi at 20M rows held ~55k items per day and period in flight).
+   * The rows {@link rows} returns, in batches of at most {@link BATCH_ROWS} rows and in no set
+   * order: a profile that folds a date into totals holds a batch of it, not the whole date, so its
+   * memory does not grow with the day (compute-kpi at 20M rows held ~55k items per day and period
+   * in flight).
    */
   batches(
     entityName: string,
