@@ -134,7 +134,7 @@ const idSets: KeyTable[] = [];
 const takeIdSet = (): KeyTable => idSets.pop() ?? new KeyTable();
 
 /**
- * One order date's KPIs, folded from its orders and then its items a row group at a time: what it
+ * One order date's KPIs, folded from its orders and then its items a batch at a time: what it
  * keeps is per order (typed-array id sets) and per category, never the day's rows.
  */
 class DayTotals {
