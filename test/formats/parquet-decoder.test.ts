@@ -154,13 +154,18 @@ describe('the pipeline Parquet decoder', () => {
     expect(groups[0]!.missing).toEqual(new Array(500).fill(null));
   });
 
-  it("ends every column's pages at the same rows, PAGE_ROWS apart", async () => {
-    const data = generate(30_000);
-    const path = join(dir, 'pages.parquet');
-    const writer = new ParquetFileWriter(path, SCHEMA, { rowGroupSize: 30_000 });
+  /** `rows` generated rows written to `name` in row groups of `rowGroupSize`. */
+  function writeSample(name: string, rows: number, rowGroupSize: number) {
+    const data = generate(rows);
+    const path = join(dir, name);
+    const writer = new ParquetFileWriter(path, SCHEMA, { rowGroupSize });
     writer.write(data);
     writer.close();
-    const bytes = readFileSync(path);
+    return { data, bytes: readFileSync(path) };
+  }
+
+  it("ends every column's pages at the same rows, PAGE_ROWS apart", () => {
+    const { bytes } = writeSample('pages.parquet', 30_000, 30_000);
     const [group] = parquetMetadata(bytes).row_groups;
     for (const [index, { name }] of SCHEMA.entries()) {
       const meta = group!.columns[index]!.meta_data!;
@@ -186,12 +191,8 @@ describe('the pipeline Parquet decoder', () => {
   });
 
   it('hands out row groups in batches of the rows asked for, pages split across batches', async () => {
-    const data = generate(30_000);
-    const path = join(dir, 'batches.parquet');
-    const writer = new ParquetFileWriter(path, SCHEMA, { rowGroupSize: 20_000 });
-    writer.write(data);
-    writer.close();
-    const file = bufferOf(readFileSync(path));
+    const { data, bytes } = writeSample('batches.parquet', 30_000, 20_000);
+    const file = bufferOf(bytes);
     for (const batchRows of [PAGE_ROWS, 5_000, 1]) {
       const sizes: number[] = [];
       const read: Record<string, Value[]> = Object.fromEntries(SCHEMA.map((c) => [c.name, []]));
