@@ -113,6 +113,16 @@ export class KeyTable {
     return this.get(key) !== undefined;
   }
 
+  /**
+   * For a table used as a set (every value 1): adds `key`, true when it was not there yet. One
+   * probe, where has() then set() took two.
+   */
+  add(key: Key): boolean {
+    const before = this.size;
+    this.set(key, 1);
+    return this.size !== before;
+  }
+
   set(key: Key, value: number): void {
     if (typeof key !== 'number') {
       this.others.set(key, value);

@@ -191,13 +191,13 @@ export class ValidatedReader {
         batchRows: BATCH_ROWS,
       })) {
         const length = batch[wanted[0]!]?.length ?? 0;
-        const first = row;
+        const start = row;
         row += length;
         if (!marked) {
           yield batch;
           continue;
         }
-        const keep = marked.subarray(first, row);
+        const keep = marked.subarray(start, row);
         if (keep.every((k) => k === 1)) {
           yield batch;
           continue;

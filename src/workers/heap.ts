@@ -12,8 +12,8 @@ import type { Stage } from '../contracts/layout.js';
  * rows 3.08 s -> 2.27 s with peak RSS 191 -> 158 MB; compute-kpi unchanged. validate keeps V8's
  * 16 MB: since its valid rows wait on disk rather than in open row groups (SpilledPartWriter),
  * the larger young generation bought it ~3% of time for ~110 MB on two threads (5M rows: 474-497
- * -> 368-383 MB); 8 MB cost 15%. compute-kpi takes 4 MB: since it folds a day a row group at a
- * time, little of a young generation survives a scavenge, and a large one was only resident
+ * -> 368-383 MB); 8 MB cost 15%. compute-kpi takes 4 MB: since it folds a day a page (8,192
+ * rows) at a time, little of a young generation survives a scavenge, and a large one was only resident
  * memory (64 MB a worker thread): at 5M rows on two cores 2.4 -> 2.0 s and 219 -> 147 MB, at 20M
  * 310 -> 260 MB (8 MB: 2.2 s, 178 MB; 16 MB: 2.2 s, 204 MB).
  */

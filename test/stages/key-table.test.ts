@@ -35,6 +35,13 @@ describe('KeyTable', () => {
     for (const [key, value] of reference) expect(table.get(key)).toBe(value);
   });
 
+  it('adds a key as a set does: true only the first time', () => {
+    const table = new KeyTable(2);
+    const added = [5, 'a', 5, 2 ** 40, 'a', 7, 2 ** 40].map((key) => table.add(key));
+    expect(added).toEqual([true, true, false, true, false, true, false]);
+    expect(table.size).toBe(4);
+  });
+
   it('treats 0 and -0 as one key and stores 53-bit values exactly', () => {
     const table = new KeyTable();
     table.set(-0, 2 ** 53 - 1);

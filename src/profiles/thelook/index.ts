@@ -168,8 +168,8 @@ class DayTotals {
     const statuses = rows.status as string[];
     const users = rows.user_id as number[];
     for (let i = 0; i < ids.length; i++) {
-      this.orders.set(ids[i]!, 1);
-      this.customers.set(users[i]!, 1);
+      this.orders.add(ids[i]!);
+      this.customers.add(users[i]!);
       if (statuses[i] === 'returned') this.returned += 1;
     }
   }
@@ -193,15 +193,9 @@ class DayTotals {
       totals.revenue += price;
       totals.items += 1;
       const pair = catalogue.pairKey(orderId, category);
-      if (!this.orderCategories.has(pair)) {
-        this.orderCategories.set(pair, 1);
-        totals.orders += 1;
-      }
+      if (this.orderCategories.add(pair)) totals.orders += 1;
       if (!isReturned) totals.net += price;
-      else if (!this.returnedOrderCategories.has(pair)) {
-        this.returnedOrderCategories.set(pair, 1);
-        totals.returnedOrders += 1;
-      }
+      else if (this.returnedOrderCategories.add(pair)) totals.returnedOrders += 1;
     }
   }
 
