@@ -11,6 +11,11 @@ export interface ObjectStore {
   readonly bucket: string;
   /** Whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
+  /**
+   * Bytes [start, end) of an object (fewer when it ends sooner), as an S3 ranged GET: a Parquet
+   * reader fetches a part's footer and then only the column chunks it decodes.
+   */
+  getRange(key: string, start: number, end: number): Promise<Uint8Array>;
   /** Object as a byte stream; throws NotFoundError when absent. */
   stream(key: string): Promise<Readable>;
   head(key: string): Promise<ObjectInfo | undefined>;

@@ -12,6 +12,7 @@ import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
 
 type Request =
   | { id: number; op: 'get' | 'head' | 'list'; key: string }
+  | { id: number; op: 'getRange'; key: string; start: number; end: number }
   | { id: number; op: 'stream'; key: string }
   | { id: number; op: 'read' | 'close'; stream: number }
   | { id: number; op: 'put'; key: string; body: Uint8Array | string; contentType?: string }
@@ -49,6 +50,10 @@ export function serveObjectStore(port: MessagePort, store: ObjectStore): void {
     switch (request.op) {
       case 'get': {
         const bytes = transferable(await store.get(request.key));
+        return [bytes, [bytes.buffer as ArrayBuffer]];
+      }
+      case 'getRange': {
+        const bytes = transferable(await store.getRange(request.key, request.start, request.end));
         return [bytes, [bytes.buffer as ArrayBuffer]];
       }
       case 'head':
@@ -151,6 +156,10 @@ export class RemoteObjectStore implements ObjectStore {
 
   get(key: string): Promise<Uint8Array> {
     return this.call({ op: 'get', key });
+  }
+
+  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    return this.call({ op: 'getRange', key, start, end });
   }
 
   async stream(key: string): Promise<Readable> {

@@ -32,10 +32,19 @@ describe('local-folder ObjectStore used by the benchmark', () => {
     for await (const c of await store.stream('validated/t/e/part-0')) chunks.push(c as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe('parquet bytes');
     expect(store.reads['validated/']).toEqual({ objects: 2, bytes: 26 });
+    expect(Buffer.from(await store.getRange('validated/t/e/part-0', 8, 100)).toString()).toBe(
+      'bytes',
+    );
+    expect(Buffer.from(await store.getRange('validated/t/e/part-0', 0, 7)).toString()).toBe(
+      'parquet',
+    );
+    // An object read by ranges counts once, its bytes as read.
+    expect(store.reads['validated/']).toEqual({ objects: 3, bytes: 38 });
     await store.delete(['validated/t/e/part-0']);
     expect(await store.head('validated/t/e/part-0')).toBeUndefined();
     await expect(store.get('validated/t/e/part-0')).rejects.toBeInstanceOf(NotFoundError);
     await expect(store.stream('missing')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(store.getRange('missing', 0, 1)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('refuses keys that climb out of the folder', async () => {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { layout } from '../../src/contracts/layout.js';
@@ -20,15 +20,19 @@ const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 
 
 export class FsObjectStore implements ObjectStore {
   readonly bucket = 'bench';
-  /** Objects read (get and stream) by area, the key's first segment. */
+  /**
+   * Objects read by area, the key's first segment: each get and stream, and each object read by
+   * ranges once, however many ranges (a Parquet part's footer and column chunks); bytes as read.
+   */
   readonly reads: Record<string, { objects: number; bytes: number }> = {};
+  private readonly rangedKeys = new Set<string>();
 
   constructor(readonly root: string) {}
 
-  private countRead(key: string, bytes: number): void {
+  private countRead(key: string, bytes: number, objects = 1): void {
     const area = key.slice(0, key.indexOf('/') + 1 || undefined);
     const entry = (this.reads[area] ??= { objects: 0, bytes: 0 });
-    entry.objects += 1;
+    entry.objects += objects;
     entry.bytes += bytes;
   }
 
@@ -45,6 +49,32 @@ export class FsObjectStore implements ObjectStore {
     } catch (error) {
       if (isMissing(error)) throw new NotFoundError(`${this.root}/${key}`, { cause: error });
       throw error;
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    let file;
+    try {
+      file = await open(this.path(key));
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError(`${this.root}/${key}`, { cause: error });
+      throw error;
+    }
+    try {
+      const length = Math.max(0, Math.min(end, (await file.stat()).size) - start);
+      const bytes = Buffer.allocUnsafeSlow(length);
+      let at = 0;
+      while (at < length) {
+        const { bytesRead } = await file.read(bytes, at, length - at, start + at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      const first = !this.rangedKeys.has(key);
+      this.rangedKeys.add(key);
+      this.countRead(key, at, first ? 1 : 0);
+      return bytes.subarray(0, at);
+    } finally {
+      await file.close();
     }
   }
 
@@ -152,6 +182,10 @@ export class DelayedObjectStore implements ObjectStore {
 
   get(key: string): Promise<Uint8Array> {
     return this.delayed(() => this.inner.get(key));
+  }
+
+  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    return this.delayed(() => this.inner.getRange(key, start, end));
   }
 
   stream(key: string): Promise<Readable> {

@@ -60,7 +60,7 @@ describe('storage adapters behind the fault proxy', () => {
     await t.stop();
   });
 
-  it('S3 puts, gets, streams, lists and deletes all complete under 30% faults, bytes intact', async () => {
+  it('S3 puts, gets (whole and ranged), streams, lists and deletes all complete under 30% faults, bytes intact', async () => {
     s3.setRates(evenRates(0.3));
     const random = seededRandom(3);
     const objects = new Map<string, Buffer>();
@@ -77,6 +77,8 @@ describe('storage adapters behind the fault proxy', () => {
     const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
     for (const [key, body] of objects) {
       expect(digest(await store.get(key))).toBe(digest(body));
+      const [from, to] = [Math.floor(body.length / 3), Math.floor(body.length / 3) + 20_000];
+      expect(digest(await store.getRange(key, from, to))).toBe(digest(body.subarray(from, to)));
       const chunks: Buffer[] = [];
       for await (const chunk of await store.stream(key)) chunks.push(chunk as Buffer);
       expect(digest(Buffer.concat(chunks))).toBe(digest(body));

@@ -67,6 +67,13 @@ describe('worker threads', () => {
       const big = randomBytes(3 * 1024 * 1024 + 17);
       await remote.put('remote/big.bin', big);
       expect(Buffer.from(await remote.get('remote/big.bin')).equals(big)).toBe(true);
+      // Ranged reads (S3 Range through the served store): within, past the end, empty.
+      const middle = await remote.getRange('remote/big.bin', 1_000_000, 1_065_536);
+      expect(Buffer.from(middle).equals(big.subarray(1_000_000, 1_065_536))).toBe(true);
+      const tail = await remote.getRange('remote/big.bin', big.length - 10, big.length + 100);
+      expect(Buffer.from(tail).equals(big.subarray(big.length - 10))).toBe(true);
+      expect((await remote.getRange('remote/big.bin', 5, 5)).byteLength).toBe(0);
+      await expect(remote.getRange('remote/none.bin', 0, 10)).rejects.toBeInstanceOf(NotFoundError);
       const chunks: Buffer[] = [];
       for await (const chunk of await remote.stream('remote/big.bin')) chunks.push(chunk as Buffer);
       expect(chunks.length).toBeGreaterThan(1);

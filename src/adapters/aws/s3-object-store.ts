@@ -39,6 +39,30 @@ export class S3ObjectStore implements ObjectStore {
     return Buffer.concat(chunks);
   }
 
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    if (end <= start) return new Uint8Array(0);
+    // A range is small (a footer, a few column chunks): a body cut half-way is asked for again
+    // whole rather than resumed.
+    for (let attempt = 1; ; attempt++) {
+      const out = await this.getObject(key, { range: `bytes=${start}-${end - 1}` });
+      try {
+        return await (
+          out.Body as { transformToByteArray(): Promise<Uint8Array> }
+        ).transformToByteArray();
+      } catch (error) {
+        if (attempt >= BODY_ATTEMPTS) {
+          throw new StorageError(
+            `reading s3://${this.bucket}/${key} bytes ${start}-${end} failed`,
+            {
+              cause: error,
+            },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
+      }
+    }
+  }
+
   /**
    * The object's bytes. The SDK retries a request, not a body cut half-way (a connection reset
    * while a job reads a 1 GB input): the stream then asks again for the rest, from the byte it
@@ -48,7 +72,7 @@ export class S3ObjectStore implements ObjectStore {
     const first = await this.getObject(key);
     const etag = first.ETag;
     const size = first.ContentLength;
-    const resume = (from: number) => this.getObject(key, from, etag);
+    const resume = (from: number) => this.getObject(key, { range: `bytes=${from}-`, etag });
     const where = `s3://${this.bucket}/${key}`;
     async function* bytes(): AsyncGenerator<Buffer> {
       let body = first.Body as Readable;
@@ -78,14 +102,14 @@ export class S3ObjectStore implements ObjectStore {
     return Readable.from(bytes(), { objectMode: false });
   }
 
-  private async getObject(key: string, from?: number, etag?: string) {
+  private async getObject(key: string, only: { range?: string; etag?: string | undefined } = {}) {
     try {
       return await this.client.send(
         new GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          ...(from !== undefined ? { Range: `bytes=${from}-` } : {}),
-          ...(etag !== undefined ? { IfMatch: etag } : {}),
+          ...(only.range !== undefined ? { Range: only.range } : {}),
+          ...(only.etag !== undefined ? { IfMatch: only.etag } : {}),
         }),
       );
     } catch (error) {
