@@ -248,6 +248,64 @@ export function bufferOf(bytes: Uint8Array): BytesBuffer {
   };
 }
 
+/**
+ * Byte ranges [start, end) of `columns`' chunks in every row group, in file order, joined where
+ * less than `gap` bytes lie between them: reading a small gap costs less than another request.
+ */
+export function columnChunkRanges(
+  metadata: FileMetaData,
+  columns: readonly string[],
+  gap: number,
+): [number, number][] {
+  const elements = metadata.schema.slice(1);
+  const chunks: [number, number][] = [];
+  for (const group of metadata.row_groups) {
+    for (const name of columns) {
+      const index = elements.findIndex((e) => e.name === name);
+      const meta = index < 0 ? undefined : group.columns[index]?.meta_data;
+      if (!meta) continue;
+      const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
+      chunks.push([start, start + Number(meta.total_compressed_size)]);
+    }
+  }
+  chunks.sort((a, b) => a[0] - b[0]);
+  const ranges: [number, number][] = [];
+  for (const [start, end] of chunks) {
+    const last = ranges.at(-1);
+    if (last && start - last[1] < gap) last[1] = Math.max(last[1], end);
+    else ranges.push([start, end]);
+  }
+  return ranges;
+}
+
+/**
+ * A BytesBuffer over some ranges of a file of `byteLength` bytes (each piece's bytes from its
+ * `start`): what a reader that fetched only a footer's worth of column chunks decodes. Asking for
+ * bytes outside the pieces is a bug in the caller, and throws.
+ */
+export function sparseBufferOf(
+  byteLength: number,
+  pieces: readonly { start: number; bytes: Uint8Array }[],
+): BytesBuffer {
+  const locate = (start: number, end: number) => {
+    const piece = pieces.find((p) => p.start <= start && end <= p.start + p.bytes.byteLength);
+    if (!piece) throw new RangeError(`bytes ${start}-${end} of the file were not fetched`);
+    return piece.bytes.subarray(start - piece.start, end - piece.start);
+  };
+  const absolute = (offset: number) => (offset < 0 ? byteLength + offset : offset);
+  return {
+    byteLength,
+    slice: (start: number, end = byteLength) => {
+      const bytes = locate(absolute(start), absolute(end));
+      return bytes.buffer.slice(
+        bytes.byteOffset,
+        bytes.byteOffset + bytes.byteLength,
+      ) as ArrayBuffer;
+    },
+    view: (start: number, end: number) => locate(start, end),
+  };
+}
+
 function logical(value: unknown): Value {
   if (value === null || value === undefined) return null;
   if (typeof value === 'bigint') return Number(value);
@@ -272,11 +330,23 @@ function copyChunk(source: ArrayLike<unknown>, target: Value[], offset: number):
   for (let i = Math.max(0, -offset); i < end; i++) target[offset + i] = logical(source[i]);
 }
 
-/** Row count and column names of a Parquet file. */
+/**
+ * Bytes read from a file's end for its footer: the pipeline's footers take a few KB (hyparquet's
+ * default, 512 KB, was a copy of most of a small part); a larger footer is read in a second slice.
+ */
+export const FOOTER_FETCH_BYTES = 16 * 1024;
+
+/** A file's metadata, read from its footer. */
+export function readFooter(file: AsyncBuffer): Promise<FileMetaData> {
+  return parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES });
+}
+
+/** Row count and column names of a Parquet file (`metadata`: its footer, when already read). */
 export async function parquetInfo(
   file: AsyncBuffer,
+  known?: FileMetaData,
 ): Promise<{ rows: number; columns: string[]; metadata: FileMetaData }> {
-  const metadata = await parquetMetadataAsync(file);
+  const metadata = known ?? (await readFooter(file));
   return {
     rows: Number(metadata.num_rows),
     columns: metadata.schema.slice(1).map((s) => s.name),
@@ -294,9 +364,9 @@ export async function parquetInfo(
  */
 export async function* readParquet(
   file: AsyncBuffer,
-  options: { columns?: readonly string[]; batchRows?: number } = {},
+  options: { columns?: readonly string[]; batchRows?: number; metadata?: FileMetaData } = {},
 ): AsyncGenerator<Columns> {
-  const { metadata, columns: present } = await parquetInfo(file);
+  const { metadata, columns: present } = await parquetInfo(file, options.metadata);
   const wanted = options.columns ?? present;
   const available = wanted.filter((c) => present.includes(c));
   const own = isOwnFile(metadata, available);

@@ -9,8 +9,11 @@ import { PAGE_ROWS } from '../../src/formats/parquet-encoder.js';
 import { isOwnFile } from '../../src/formats/parquet-decoder.js';
 import {
   bufferOf,
+  columnChunkRanges,
   ParquetFileWriter,
+  readFooter,
   readParquet,
+  sparseBufferOf,
   type ColumnDef,
   type Columns,
   type Value,
@@ -215,6 +218,55 @@ describe('the pipeline Parquet decoder', () => {
         });
       }
     }
+  });
+
+  it('reads the chunks of the columns asked for, fetched alone by ranges, as from the whole file', async () => {
+    const { data, bytes } = writeSample('ranges.parquet', 30_000, 20_000);
+    const fetched: [number, number][] = [];
+    const fetch = (start: number, end: number) => {
+      fetched.push([start, end]);
+      return bytes.subarray(start, end);
+    };
+    const metadata = await readFooter({
+      byteLength: bytes.byteLength,
+      slice: (start, end = bytes.byteLength) => {
+        const b = fetch(start, end);
+        return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+      },
+    });
+    expect(fetched).toHaveLength(1); // the footer, in one read from the end
+    const columns = ['high', 'id', 'rb'];
+    const chunkOf = (group: number, name: string) => {
+      const meta =
+        metadata.row_groups[group]!.columns[SCHEMA.findIndex((c) => c.name === name)]!.meta_data!;
+      const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
+      return [start, start + Number(meta.total_compressed_size)] as [number, number];
+    };
+    // No gap allowed: one range per chunk, except chunks that touch (id and i, b and rb are
+    // neighbours in the schema; only id and rb are asked for, so none touch here).
+    const exact = columnChunkRanges(metadata, columns, 0);
+    expect(exact).toEqual(
+      [0, 1].flatMap((g) => columns.map((c) => chunkOf(g, c))).sort((a, b) => a[0] - b[0]),
+    );
+    // A gap larger than the file: one range from the first chunk to the last.
+    const joined = columnChunkRanges(metadata, columns, bytes.byteLength);
+    expect(joined).toEqual([[exact[0]![0], exact.at(-1)![1]]]);
+
+    const pieces = exact.map(([start, end]) => ({ start, bytes: fetch(start, end) }));
+    const sparse = sparseBufferOf(bytes.byteLength, pieces);
+    const read: Record<string, Value[]> = Object.fromEntries(columns.map((c) => [c, []]));
+    for await (const batch of readParquet(sparse, { columns, batchRows: PAGE_ROWS, metadata })) {
+      for (const c of columns) for (const v of batch[c]!) read[c]!.push(v);
+    }
+    for (const c of columns) expect({ c, values: read[c] }).toEqual({ c, values: data[c] });
+    // Fewer bytes than the file: the other seven columns were never fetched.
+    const fetchedBytes = fetched.reduce((sum, [start, end]) => sum + (end - start), 0);
+    expect(fetchedBytes).toBeLessThan(bytes.byteLength * 0.6);
+    // A column whose chunks were not fetched is a caller's bug, not a wrong answer.
+    const [lowStart, lowEnd] = chunkOf(0, 'low');
+    expect(() => sparse.view(lowStart, lowEnd)).toThrow(RangeError);
+    const more = readParquet(sparse, { columns: ['low'], metadata });
+    await expect(more.next()).rejects.toThrow(/were not fetched/);
   });
 
   it('leaves Parquet written by other tools to hyparquet, with the same values', async () => {
