@@ -113,16 +113,6 @@ export class KeyTable {
     return this.get(key) !== undefined;
   }
 
-  /**
-   * For a table used as a set (every value 1): adds `key`, true when it was not there yet. One
-   * probe, where has() then set() took two.
-   */
-  add(key: Key): boolean {
-    const before = this.size;
-    this.set(key, 1);
-    return this.size !== before;
-  }
-
   set(key: Key, value: number): void {
     if (typeof key !== 'number') {
       this.others.set(key, value);
@@ -157,6 +147,78 @@ export class KeyTable {
       while (this.keys[slot] === this.keys[slot]) slot = (slot + 1) & this.mask;
       this.keys[slot] = k;
       this.values[slot] = values[i]!;
+    }
+  }
+}
+
+/**
+ * A set of keys, for distinct counts (a day's orders, customers, (order, category) pairs): numeric
+ * keys in one Float64Array with open addressing, 8 bytes a slot, where a KeyTable keeps a value
+ * beside each key for 16; other keys in a Set.
+ */
+export class KeySet {
+  private keys: Float64Array;
+  private mask: number;
+  private numbers = 0;
+  private readonly others = new Set<string>();
+
+  constructor(capacity = 1024) {
+    let slots = 16;
+    while (slots * MAX_LOAD < capacity) slots *= 2;
+    this.keys = new Float64Array(slots).fill(EMPTY);
+    this.mask = slots - 1;
+  }
+
+  get size(): number {
+    return this.numbers + this.others.size;
+  }
+
+  has(key: Key): boolean {
+    if (typeof key !== 'number') return this.others.has(key);
+    const k = key + 0;
+    for (let slot = hashOf(k) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const found = this.keys[slot]!;
+      if (found === k) return true;
+      if (found !== found) return false;
+    }
+  }
+
+  /** Adds `key`; true when it was not there yet (one probe, where has() then add() take two). */
+  add(key: Key): boolean {
+    if (typeof key !== 'number') {
+      const before = this.others.size;
+      return this.others.add(key).size !== before;
+    }
+    const k = key + 0; // -0 and 0 are one key, as in a Set
+    for (let slot = hashOf(k) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const found = this.keys[slot]!;
+      if (found === k) return false;
+      if (found !== found) {
+        this.keys[slot] = k;
+        this.numbers += 1;
+        if (this.numbers > this.keys.length * MAX_LOAD) this.grow();
+        return true;
+      }
+    }
+  }
+
+  /** Empties the set and keeps its array, so the next keys reuse the memory. */
+  clear(): void {
+    this.keys.fill(EMPTY);
+    this.numbers = 0;
+    this.others.clear();
+  }
+
+  private grow(): void {
+    const { keys } = this;
+    this.keys = new Float64Array(keys.length * 2).fill(EMPTY);
+    this.mask = this.keys.length - 1;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k !== k) continue;
+      let slot = hashOf(k) & this.mask;
+      while (this.keys[slot] === this.keys[slot]) slot = (slot + 1) & this.mask;
+      this.keys[slot] = k;
     }
   }
 }

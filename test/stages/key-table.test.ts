@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   bucketOfKey,
   FrozenKeyVersions,
+  KeySet,
   KeyTable,
   KeyVersionTable,
   TAG_LIMIT,
@@ -35,13 +36,6 @@ describe('KeyTable', () => {
     for (const [key, value] of reference) expect(table.get(key)).toBe(value);
   });
 
-  it('adds a key as a set does: true only the first time', () => {
-    const table = new KeyTable(2);
-    const added = [5, 'a', 5, 2 ** 40, 'a', 7, 2 ** 40].map((key) => table.add(key));
-    expect(added).toEqual([true, true, false, true, false, true, false]);
-    expect(table.size).toBe(4);
-  });
-
   it('treats 0 and -0 as one key and stores 53-bit values exactly', () => {
     const table = new KeyTable();
     table.set(-0, 2 ** 53 - 1);
@@ -50,6 +44,46 @@ describe('KeyTable', () => {
     expect(table.size).toBe(1);
     expect(table.get(-0)).toBe(5);
     expect(table.get(1)).toBeUndefined();
+  });
+});
+
+describe('KeySet', () => {
+  it('agrees with a Set over 200,000 random adds and lookups (growth, repeats, clears)', () => {
+    const random = seededRandom(11);
+    const set = new KeySet(4);
+    const reference = new Set<string | number>();
+    const keyOf = (): string | number => {
+      const r = random();
+      if (r < 0.5) return Math.floor(random() * 50_000);
+      if (r < 0.7) return Math.floor(random() * 2 ** 53) - 2 ** 52;
+      if (r < 0.85) return Math.round(random() * 1e6) / 100;
+      return `k${Math.floor(random() * 20_000)}|${Math.floor(random() * 3)}`;
+    };
+    for (let i = 0; i < 200_000; i++) {
+      if (i === 150_000) {
+        set.clear();
+        reference.clear();
+        expect(set.size).toBe(0);
+      }
+      const key = keyOf();
+      if (random() < 0.6) {
+        expect(set.add(key)).toBe(!reference.has(key));
+        reference.add(key);
+      } else {
+        expect(set.has(key)).toBe(reference.has(key));
+      }
+    }
+    expect(set.size).toBe(reference.size);
+    for (const key of reference) expect(set.has(key)).toBe(true);
+  });
+
+  it('adds a key once: true only the first time, 0 and -0 as one key', () => {
+    const set = new KeySet(2);
+    const added = [5, 'a', 5, 2 ** 40, 'a', 7, 2 ** 40, 0, -0].map((key) => set.add(key));
+    expect(added).toEqual([true, true, false, true, false, true, false, true, false]);
+    expect(set.size).toBe(5);
+    expect(set.has(-0)).toBe(true);
+    expect(set.has(6)).toBe(false);
   });
 });
 

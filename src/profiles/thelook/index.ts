@@ -6,7 +6,7 @@
  */
 import type { ColumnDef, Columns } from '../../formats/parquet.js';
 import type { KpiRow } from '../../ports/kpi-store.js';
-import { KeyTable } from '../../stages/key-table.js';
+import { KeySet } from '../../stages/key-table.js';
 import type { ColumnSpec, KpiInput, Profile } from '../types.js';
 
 export const ORDER_STATUSES = [
@@ -130,8 +130,8 @@ interface CategoryTotals {
  * Id sets of this thread's days, emptied and reused: a day's sets grow to the day's orders, and
  * new ones per day were memory outside V8's heap left for a later collection.
  */
-const idSets: KeyTable[] = [];
-const takeIdSet = (): KeyTable => idSets.pop() ?? new KeyTable();
+const idSets: KeySet[] = [];
+const takeIdSet = (): KeySet => idSets.pop() ?? new KeySet();
 
 /**
  * One order date's KPIs, folded from its orders and then its items a batch at a time: what it
