@@ -12,8 +12,9 @@ export interface ObjectStore {
   /** Whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
   /**
-   * Bytes [start, end) of an object (fewer when it ends sooner), as an S3 ranged GET: a Parquet
-   * reader fetches a part's footer and then only the column chunks it decodes.
+   * Bytes [start, end) of an object, `start` within it (fewer bytes when it ends before `end`), as
+   * an S3 ranged GET: a Parquet reader fetches a part's footer and then only the column chunks it
+   * decodes. Throws NotFoundError when absent.
    */
   getRange(key: string, start: number, end: number): Promise<Uint8Array>;
   /** Object as a byte stream; throws NotFoundError when absent. */
