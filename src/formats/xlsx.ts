@@ -7,7 +7,7 @@
  * naive ISO wall-clock time (Excel dates carry no zone: validate reads them in the configured
  * one), formulas by their cached result, rich text by its plain text.
  */
-import { Readable } from 'node:stream';
+import { Duplex, Readable } from 'node:stream';
 import type ExcelJS from 'exceljs';
 import { InputFileError } from '../errors.js';
 import { assertColumns } from './csv.js';
@@ -73,6 +73,34 @@ export function cellText(value: ExcelJS.CellValue): {
   }
   if ('text' in value) return cellText(value.text as ExcelJS.CellValue);
   return { text: null };
+}
+
+/**
+ * Makes `zip` announce its end only once nothing waits in its buffer. exceljs reads a workbook's
+ * entries from unzipper's Parse stream, pausing it while it works on one (a worksheet that comes
+ * before the workbook's shared strings is copied to a temporary file first); the parser goes on
+ * meanwhile, queueing the later, small entries in its buffer, and emits 'end' as soon as it has
+ * read the zip's last record (when its writable side finishes), with entries still queued.
+ * exceljs stops at that 'end', so those entries (workbook.xml among them) are never read, and
+ * the workbook fails with "Cannot read properties of undefined (reading 'sheets')": about one
+ * read in 400 of a valid workbook on a busy machine. Held back, the 'end' comes after the last
+ * queued entry, and the one that follows the real end of the readable side passes as it is.
+ */
+export function holdEndWhileBuffered(zip: Duplex): void {
+  const emit = zip.emit.bind(zip);
+  let held = false;
+  zip.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+    if (event === 'end' && zip.readableLength > 0) {
+      held = true;
+      return false;
+    }
+    const result = emit(event, ...args);
+    if (held && event === 'data' && zip.readableLength === 0) {
+      held = false;
+      emit('end');
+    }
+    return result;
+  };
 }
 
 /**
@@ -142,6 +170,15 @@ export async function* readXlsx(
       waiting = false;
       lastActivity = Date.now();
     }
+  };
+  // exceljs pipes `input` into its zip reader: the one place that reader can be reached.
+  const pipe = input.pipe.bind(input);
+  input.pipe = <T extends NodeJS.WritableStream>(
+    destination: T,
+    pipeOptions?: { end?: boolean },
+  ) => {
+    if (destination instanceof Duplex) holdEndWhileBuffered(destination);
+    return pipe(destination, pipeOptions);
   };
   // Loaded here, not with the module: exceljs and its dependencies are ~500 modules (~130 ms),
   // which every job process and worker thread paid at start whether or not a batch had a workbook.

@@ -1,9 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import ExcelJS from 'exceljs';
 import { InputFileError } from '../../src/errors.js';
 import { fileTraits, readRecords } from '../../src/formats/index.js';
+import { holdEndWhileBuffered } from '../../src/formats/xlsx.js';
+// exceljs's own loop over its zip reader's entries: the consumer that stopped early.
+// @ts-expect-error exceljs ships no types for its internal modules
+import iterateStream from 'exceljs/lib/utils/iterate-stream.js';
 import type { RecordBatch } from '../../src/formats/records.js';
 
 /** A workbook written by exceljs the way Excel stores values: numbers, dates, strings, formulas. */
@@ -156,6 +161,41 @@ describe('XLSX reader', () => {
     expect(problems).toEqual([
       { row: 1, code: 'cell_error' },
       { row: 2, code: 'ragged_row' },
+    ]);
+  });
+
+  it('sees every zip entry even when the zip reader announces its end with entries queued', async () => {
+    /**
+     * What unzipper's Parse does: entries pushed while exceljs, paused on the first, works on it;
+     * then 'end' emitted as its writable side finishes, before the queue is read.
+     */
+    const entriesSeen = async (guarded: boolean) => {
+      const zip = new PassThrough({ objectMode: true });
+      if (guarded) holdEndWhileBuffered(zip);
+      const seen: string[] = [];
+      const consumer = (async () => {
+        for await (const entry of (iterateStream as (stream: PassThrough) => AsyncIterable<string>)(
+          zip,
+        )) {
+          seen.push(entry);
+          await sleep(20); // a worksheet copied to a temporary file
+        }
+      })();
+      zip.write('xl/worksheets/sheet1.xml');
+      await sleep(5);
+      zip.push('xl/sharedStrings.xml');
+      zip.push('xl/workbook.xml');
+      zip.emit('end');
+      zip.push(null);
+      await consumer;
+      return seen;
+    };
+    // Unguarded, the queued entries are lost: the upstream behaviour this guards against.
+    expect(await entriesSeen(false)).toEqual(['xl/worksheets/sheet1.xml']);
+    expect(await entriesSeen(true)).toEqual([
+      'xl/worksheets/sheet1.xml',
+      'xl/sharedStrings.xml',
+      'xl/workbook.xml',
     ]);
   });
 
