@@ -22,6 +22,26 @@ export function hashOf(key: number): number {
 }
 
 /**
+ * Places each key of `from` (its EMPTY slots skipped) in `into`, an empty table of a power of two
+ * slots, by open addressing; `moved` hears where each key went, for a table's values to follow.
+ */
+function rehash(
+  from: Float64Array,
+  into: Float64Array,
+  moved?: (fromSlot: number, toSlot: number) => void,
+): void {
+  const mask = into.length - 1;
+  for (let i = 0; i < from.length; i++) {
+    const k = from[i]!;
+    if (k !== k) continue;
+    let slot = hashOf(k) & mask;
+    while (into[slot] === into[slot]) slot = (slot + 1) & mask;
+    into[slot] = k;
+    moved?.(i, slot);
+  }
+}
+
+/**
  * A table as plain data: its arrays (in SharedArrayBuffers when the table was made `shared`, so
  * sending it to a worker thread copies nothing) and its non-numeric entries.
  */
@@ -138,16 +158,9 @@ export class KeyTable {
   private grow(): void {
     const { keys, values } = this;
     this.keys = float64s(keys.length * 2, this.shared).fill(EMPTY);
-    this.values = float64s(keys.length * 2, this.shared);
+    const grown = (this.values = float64s(keys.length * 2, this.shared));
     this.mask = this.keys.length - 1;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      if (k !== k) continue;
-      let slot = hashOf(k) & this.mask;
-      while (this.keys[slot] === this.keys[slot]) slot = (slot + 1) & this.mask;
-      this.keys[slot] = k;
-      this.values[slot] = values[i]!;
-    }
+    rehash(keys, this.keys, (from, to) => (grown[to] = values[from]!));
   }
 }
 
@@ -213,13 +226,7 @@ export class KeySet {
     const { keys } = this;
     this.keys = new Float64Array(keys.length * 2).fill(EMPTY);
     this.mask = this.keys.length - 1;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      if (k !== k) continue;
-      let slot = hashOf(k) & this.mask;
-      while (this.keys[slot] === this.keys[slot]) slot = (slot + 1) & this.mask;
-      this.keys[slot] = k;
-    }
+    rehash(keys, this.keys);
   }
 }
 

@@ -50,6 +50,28 @@ describe('ValidatedReader', () => {
     await putJson(t.store, layout.stageReport(runId, 'validate'), { status: 'SUCCEEDED' });
   }
 
+  /** A committed run's orders part of `date`, a row per id, each column's value from `valueOf`. */
+  async function commitOrdersPart(
+    runId: string,
+    date: string,
+    part: number,
+    ids: readonly number[],
+    valueOf: (column: string, id: number, row: number) => Value,
+  ) {
+    const schema = validatedSchema(thelook.entities.find((e) => e.name === 'orders')!);
+    const path = join(dir, `${runId}-orders-${part}.parquet`);
+    const writer = new ParquetFileWriter(path, schema);
+    writer.write(
+      Object.fromEntries(
+        schema.map((c) => [c.name, ids.map((id, row) => valueOf(c.name, id, row))]),
+      ),
+    );
+    writer.close();
+    const prefix = layout.runOutputPrefix('validated', 'thelook', 'orders', runId, date);
+    await t.store.putFile(layout.partKey(prefix, part), path);
+    await putJson(t.store, layout.stageReport(runId, 'validate'), { status: 'SUCCEEDED' });
+  }
+
   const reader = (cache: UndatedRowsCache) =>
     new ValidatedReader(t.store, thelook, new CommittedRuns(t.store), cache);
 
@@ -159,39 +181,25 @@ describe('ValidatedReader', () => {
   });
 
   it("reads a single run's parts once, as they are (a committed run holds each key once)", async () => {
-    const orders = thelook.entities.find((e) => e.name === 'orders')!;
-    const schema = validatedSchema(orders);
     for (const part of [0, 1]) {
-      const path = join(dir, `orders-${part}.parquet`);
-      const writer = new ParquetFileWriter(path, schema);
-      const ids = part === 0 ? [10, 11] : [12];
-      const values = (name: string, orderId: number, row: number): Value =>
-        ({
-          order_id: orderId,
-          user_id: orderId * 100,
-          status: 'complete',
-          created_at: Date.UTC(2024, 4, 1, 12),
-          _run_id: 'run-o',
-          _loaded_at: 5_000,
-          _source_file: `orders-${part}.csv`,
-          _source_row: row + 2,
-        })[name] ?? null;
-      writer.write(
-        Object.fromEntries(
-          schema.map((c) => [c.name, ids.map((id, row) => values(c.name, id, row))]),
-        ),
-      );
-      writer.close();
-      const prefix = layout.runOutputPrefix(
-        'validated',
-        'thelook',
-        'orders',
+      await commitOrdersPart(
         'run-o',
         '2024-05-01',
+        part,
+        part === 0 ? [10, 11] : [12],
+        (name, orderId, row) =>
+          ({
+            order_id: orderId,
+            user_id: orderId * 100,
+            status: 'complete',
+            created_at: Date.UTC(2024, 4, 1, 12),
+            _run_id: 'run-o',
+            _loaded_at: 5_000,
+            _source_file: `orders-${part}.csv`,
+            _source_row: row + 2,
+          })[name] ?? null,
       );
-      await t.store.putFile(layout.partKey(prefix, part), path);
     }
-    await putJson(t.store, layout.stageReport('run-o', 'validate'), { status: 'SUCCEEDED' });
     const { batches, gets, partsRead } = await readBatches('orders', ['user_id', 'order_id']);
     expect(batches).toHaveLength(2);
     expect(batches.flatMap((b) => b.order_id).sort()).toEqual([10, 11, 12]);
@@ -201,36 +209,28 @@ describe('ValidatedReader', () => {
   });
 
   it("reads a large part as its footer and then only the wanted columns' chunks, the same rows", async () => {
-    const orders = thelook.entities.find((e) => e.name === 'orders')!;
-    const schema = validatedSchema(orders);
     const date = '2024-06-01';
     // Two runs of the day: run-r2 re-sends every third order with another status (a later load).
-    const commitOrders = async (runId: string, loadedAt: number, ids: number[]) => {
-      const path = join(dir, `${runId}.parquet`);
-      const writer = new ParquetFileWriter(path, schema);
-      const values = (name: string, id: number, row: number): Value =>
-        ({
-          order_id: id,
-          user_id: id % 997,
-          status: runId === 'run-r1' ? 'complete' : 'returned',
-          created_at: Date.UTC(2024, 5, 1, 12) + id,
-          shipped_at: Date.UTC(2024, 5, 2, 12) + id * 7,
-          num_of_item: id % 4,
-          _run_id: runId,
-          _loaded_at: loadedAt,
-          _source_file: `${runId}.csv`,
-          _source_row: row + 2,
-        })[name] ?? null;
-      writer.write(
-        Object.fromEntries(
-          schema.map((c) => [c.name, ids.map((id, row) => values(c.name, id, row))]),
-        ),
+    const commitOrders = (runId: string, loadedAt: number, ids: number[]) =>
+      commitOrdersPart(
+        runId,
+        date,
+        0,
+        ids,
+        (name, id, row) =>
+          ({
+            order_id: id,
+            user_id: id % 997,
+            status: runId === 'run-r1' ? 'complete' : 'returned',
+            created_at: Date.UTC(2024, 5, 1, 12) + id,
+            shipped_at: Date.UTC(2024, 5, 2, 12) + id * 7,
+            num_of_item: id % 4,
+            _run_id: runId,
+            _loaded_at: loadedAt,
+            _source_file: `${runId}.csv`,
+            _source_row: row + 2,
+          })[name] ?? null,
       );
-      writer.close();
-      const prefix = layout.runOutputPrefix('validated', 'thelook', 'orders', runId, date);
-      await t.store.putFile(layout.partKey(prefix, 0), path);
-      await putJson(t.store, layout.stageReport(runId, 'validate'), { status: 'SUCCEEDED' });
-    };
     const ids = Array.from({ length: 20_000 }, (_, i) => 100_000 + i);
     await commitOrders('run-r1', 7_000, ids);
     await commitOrders(
