@@ -15,8 +15,16 @@ import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { Columns, Value } from '../formats/parquet.js';
 
-/** Rows a bucket collects before they are written: few enough that dozens of buckets stay small. */
+/** Rows a bucket collects at most before they are written. */
 const CHUNK_ROWS = 4096;
+/**
+ * Rows a writer holds for all its buckets together, about: a bucket's chunk is this shared out,
+ * so the first pass holds as much for 22 buckets (20M order_items rows) as for 2 (1M), where
+ * 4,096 rows each were ~45k rows of raw text per thread, half-full on average, at 20M.
+ */
+const PENDING_ROWS = 8192;
+/** Rows a chunk has at least: smaller ones would be more writes than rows. */
+const MIN_CHUNK_ROWS = 256;
 
 /** A spill file's name: the entity, its bucket and the first-pass piece that wrote it. */
 export function spillPath(dir: string, entity: string, bucket: number, piece: number): string {
@@ -30,6 +38,7 @@ export class SpillWriter {
   private readonly pending: Value[][][];
   private readonly files: (number | undefined)[];
   private readonly header = Buffer.alloc(4);
+  private readonly chunkRows: number;
   /** Rows written per bucket. */
   readonly rows: number[];
 
@@ -44,6 +53,10 @@ export class SpillWriter {
     private readonly columns: number,
     private readonly dictionaryColumns: readonly number[] = [],
   ) {
+    this.chunkRows = Math.max(
+      MIN_CHUNK_ROWS,
+      Math.min(CHUNK_ROWS, Math.floor(PENDING_ROWS / Math.max(1, buckets))),
+    );
     this.pending = Array.from({ length: buckets }, () => this.emptyChunk());
     this.files = new Array<number | undefined>(buckets).fill(undefined);
     this.rows = new Array<number>(buckets).fill(0);
@@ -54,7 +67,7 @@ export class SpillWriter {
     const chunk = this.pending[bucket]!;
     for (let c = 0; c < this.columns; c++) chunk[c]!.push(source[c]![row] ?? null);
     this.rows[bucket]! += 1;
-    if (chunk[0]!.length >= CHUNK_ROWS) this.flush(bucket);
+    if (chunk[0]!.length >= this.chunkRows) this.flush(bucket);
   }
 
   /** Writes what is pending and closes the files; returns the rows written per bucket. */
