@@ -452,7 +452,7 @@ variable "rows_per_part" {
 variable "validate_bucket_bytes" {
   description = "Raw Parquet bytes per validate key bucket (CARTPIPE_VALIDATE_BUCKET_BYTES): validate holds one bucket's keys per thread at a time, so this, not the batch size, sets its memory."
   type        = number
-  default     = 50331648
+  default     = 33554432
 
   validation {
     condition     = var.validate_bucket_bytes >= 1048576 && floor(var.validate_bucket_bytes) == var.validate_bucket_bytes
