@@ -70,13 +70,6 @@ interface FetchedPart {
   metadata?: FileMetaData;
 }
 
-const arrayBufferOf = (bytes: Uint8Array): ArrayBuffer =>
-  bytes.byteOffset === 0 &&
-  bytes.byteLength === bytes.buffer.byteLength &&
-  bytes.buffer instanceof ArrayBuffer
-    ? bytes.buffer
-    : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-
 export class ValidatedReader {
   private readonly cache = new Map<string, Promise<Columns>>();
   /** Parquet parts read, for the report (partition pruning is visible there). */
@@ -257,10 +250,11 @@ export class ValidatedReader {
    */
   private async fetch(part: ObjectInfo, columns: readonly string[]): Promise<FetchedPart> {
     if (part.size <= this.wholePartBytes) return { file: bufferOf(await this.store.get(part.key)) };
+    // The footer's bytes, copied into the ArrayBuffer hyparquet parses (16 KB, once a part).
     const remote: AsyncBuffer = {
       byteLength: part.size,
       slice: async (start, end = part.size) =>
-        arrayBufferOf(await this.store.getRange(part.key, start, end)),
+        bufferOf(await this.store.getRange(part.key, start, end)).slice(0),
     };
     const metadata = await readFooter(remote);
     const pieces = await Promise.all(
