@@ -25,7 +25,7 @@ import { StageThreads, workerCount } from '../workers/threads.js';
 import { getProfile } from '../profiles/registry.js';
 import { dateInZone } from '../profiles/time.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
-import { parseValue } from '../profiles/values.js';
+import { parseCell, ParseFailure } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS, type StageConfig, type StageContext } from './context.js';
 import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
@@ -244,16 +244,22 @@ function rawKeyReader(
   const keyIndices = (entity.key ?? []).map((k) => names.indexOf(k));
   const keyOfValues = keyOfValuesFor(keyIndices);
   const parseContext = { timeZone };
+  const keyValue = (raw: Columns, i: number, k: number): Value | undefined => {
+    const spec = entity.columns[k]!;
+    const text = raw[spec.name]?.[i] as string | null | undefined;
+    if (text === null || text === undefined || text.trim() === '') return undefined;
+    const parsed = parseCell(spec, text, parseContext);
+    return parsed instanceof ParseFailure ? undefined : normalised(spec, parsed);
+  };
+  // Values by column index, reused row after row (composite keys only).
+  const values: Value[] = new Array<Value>(entity.columns.length).fill(null);
   return (raw, i) => {
     if (keyIndices.length === 0 || raw._problem![i]) return undefined;
-    const values: Value[] = [];
+    if (keyIndices.length === 1) return (keyValue(raw, i, keyIndices[0]!) ?? undefined) as Key;
     for (const k of keyIndices) {
-      const spec = entity.columns[k]!;
-      const text = raw[spec.name]?.[i] as string | null | undefined;
-      if (text === null || text === undefined || text.trim() === '') return undefined;
-      const parsed = parseValue(spec, text, parseContext);
-      if (!parsed.ok) return undefined;
-      values[k] = normalised(spec, parsed.value);
+      const value = keyValue(raw, i, k);
+      if (value === undefined) return undefined;
+      values[k] = value;
     }
     return keyOfValues(values);
   };
@@ -429,7 +435,8 @@ export async function validateBuckets(
           const reasons: string[] = [];
           const problem = raw._problem![i] as string | null;
           if (problem) reasons.push(problem);
-          const values: Value[] = new Array(names.length);
+          // Sized for the lineage columns too: pushing them onto a row's array grew it, a copy.
+          const values: Value[] = new Array(names.length + LINEAGE_COLUMNS.length);
           if (!problem) {
             for (let c = 0; c < names.length; c++) {
               const spec = entity.columns[c]!;
@@ -440,8 +447,8 @@ export async function validateBuckets(
                 if (spec.required) reasons.push(`missing_value:${spec.name}`);
                 continue;
               }
-              const parsed = parseValue(spec, text, parseContext);
-              if (!parsed.ok) {
+              const parsed = parseCell(spec, text, parseContext);
+              if (parsed instanceof ParseFailure) {
                 reasons.push(`${parsed.reason}:${spec.name}`);
                 values[c] = null;
                 continue;
@@ -449,12 +456,12 @@ export async function validateBuckets(
               // The formula check sees the text as written, before an enum value is normalised.
               if (
                 spec.type === 'string' &&
-                typeof parsed.value === 'string' &&
-                looksLikeFormula(parsed.value)
+                typeof parsed === 'string' &&
+                looksLikeFormula(parsed)
               ) {
                 reasons.push(`formula_like:${spec.name}`);
               }
-              const value = normalised(spec, parsed.value);
+              const value = normalised(spec, parsed);
               if (spec.enum && typeof value === 'string' && !spec.enum.includes(value)) {
                 reasons.push(`not_in_enum:${spec.name}`);
               }
@@ -503,7 +510,11 @@ export async function validateBuckets(
             continue;
           }
           // values becomes the output row: the parsed columns, then the lineage columns.
-          values.push(runId, loadedAt, raw._source_file![i]!, raw._source_row![i]!);
+          const lineage = names.length;
+          values[lineage] = runId;
+          values[lineage + 1] = loadedAt;
+          values[lineage + 2] = raw._source_file![i]!;
+          values[lineage + 3] = raw._source_row![i]!;
           const missing = missingParents(values);
           if (missing !== undefined) {
             counts.held += 1;
