@@ -182,7 +182,11 @@ interface CoreMeasurements {
   profiles: Partial<Record<Stage, ProfileSummary>>;
 }
 
-/** Runs the three stage cores in order (each `repeat` times, pinned and unpinned). */
+/**
+ * Runs the three stage cores in order, each `repeat` times pinned and unpinned. The pinned and
+ * unpinned runs alternate, so the two runs a two-core/one-core ratio compares are minutes apart
+ * at most, not a whole series: this machine's pace drifts by 10-20% over an hour.
+ */
 async function measureCores(
   work: string,
   data: GeneratedData,
@@ -193,18 +197,16 @@ async function measureCores(
   const runId = await createLocalRun(root, 'bench', data.files);
   const m: CoreMeasurements = { runId, root, twoCore: {} as never, oneCore: {}, profiles: {} };
   for (const stage of STAGES) {
-    if (opts.singleCore) {
-      m.oneCore[stage] = [];
-      for (let i = 0; i < opts.repeat; i++) {
+    m.twoCore[stage] = [];
+    if (opts.singleCore) m.oneCore[stage] = [];
+    for (let i = 0; i < opts.repeat; i++) {
+      if (opts.singleCore) {
         const r = await stageChild(work, root, runId, stage, { cpus: '0' });
-        m.oneCore[stage].push(r);
+        m.oneCore[stage]!.push(r);
         log(
           `  ${stage.padEnd(11)} 1 core   ${seconds(r.ms)}  peak RSS ${Math.round(r.maxRssKb / 1024)} MB`,
         );
       }
-    }
-    m.twoCore[stage] = [];
-    for (let i = 0; i < opts.repeat; i++) {
       const profileDir = opts.profile && i === 0 ? join(work, 'profiles', stage) : undefined;
       if (profileDir) rmSync(profileDir, { recursive: true, force: true });
       const r = await stageChild(work, root, runId, stage, { profileDir });
