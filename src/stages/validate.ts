@@ -826,13 +826,19 @@ interface HeldRow {
   lineage: Value[];
 }
 
-/** `items` in at most `pieces` runs of consecutive items of about equal bytes. */
-function splitInOrder(items: readonly ObjectInfo[], pieces: number): string[][] {
+/**
+ * `items` in at most `pieces` runs of consecutive items of about equal bytes: an item goes to the
+ * piece its middle byte falls in. (By its first byte, the piece that began last took an item
+ * reaching far into the next piece's share: 5M rows' orders split 51 / 27 MB, and the other thread
+ * waited 0.7 s, a sixth of the partitioning.)
+ */
+export function splitInOrder(items: readonly ObjectInfo[], pieces: number): string[][] {
   const total = items.reduce((sum, o) => sum + o.size, 0);
   const out: string[][] = [];
   let seen = 0;
   for (const item of items) {
-    const piece = Math.min(pieces - 1, Math.floor((seen / Math.max(1, total)) * pieces));
+    const middle = seen + item.size / 2;
+    const piece = Math.min(pieces - 1, Math.floor((middle / Math.max(1, total)) * pieces));
     while (out.length <= piece) out.push([]);
     out[piece]!.push(item.key);
     seen += item.size;

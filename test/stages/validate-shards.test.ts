@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { LocalFile } from '../../src/cli/submit.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
 import { listAll } from '../../src/ports/object-store.js';
+import { splitInOrder } from '../../src/stages/validate.js';
 import { rowsByPartition, startTestRuntime } from '../helpers/local.js';
 
 /**
@@ -176,5 +177,31 @@ describe('validate on one, two and three threads, in one key bucket or many', ()
     );
     // Threads 0..workers-1, plus the released rows' own parts (numbered after the threads').
     expect(piecesSeen.size).toBe(workers + 1);
+  });
+});
+
+describe('splitInOrder', () => {
+  const parts = (...sizes: number[]) => sizes.map((size, i) => ({ key: `p${i}`, size }));
+
+  it('gives each piece a run of consecutive parts of about equal bytes', () => {
+    // upload's raw parts of one input file: full ones, then the file's remainder.
+    const orders = parts(119, 76, 119, 76, 119, 76, 119, 77);
+    expect(splitInOrder(orders, 2)).toEqual([
+      ['p0', 'p1', 'p2', 'p3'],
+      ['p4', 'p5', 'p6', 'p7'],
+    ]);
+    const pieces = splitInOrder(parts(5, 1, 1, 1, 1, 1), 2);
+    expect(pieces.flat()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+    expect(pieces).toEqual([['p0'], ['p1', 'p2', 'p3', 'p4', 'p5']]);
+  });
+
+  it('keeps every part once and in order, with no more pieces than parts', () => {
+    expect(splitInOrder(parts(10), 2)).toEqual([['p0']]);
+    expect(splitInOrder(parts(3, 3, 3), 1)).toEqual([['p0', 'p1', 'p2']]);
+    expect(splitInOrder(parts(0, 0, 0, 0), 2).flat()).toEqual(['p0', 'p1', 'p2', 'p3']);
+    const many = parts(...Array.from({ length: 37 }, (_, i) => 1 + ((i * 7) % 11)));
+    const split = splitInOrder(many, 4);
+    expect(split).toHaveLength(4);
+    expect(split.flat()).toEqual(many.map((p) => p.key));
   });
 });
