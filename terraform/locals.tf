@@ -22,7 +22,7 @@ locals {
   # test/infra checks they agree). On the command line: V8 refuses --heap-growing-percent in
   # NODE_OPTIONS.
   job_node_flags = {
-    upload        = ["--max-semi-space-size=32", "--heap-growing-percent=20", "--compact-on-every-full-gc"]
+    upload        = ["--max-semi-space-size=32", "--heap-growing-percent=20"]
     validate      = ["--max-semi-space-size=16", "--heap-growing-percent=20"]
     "compute-kpi" = ["--max-semi-space-size=4", "--heap-growing-percent=20"]
   }

@@ -36,23 +36,11 @@ export const SEMI_SPACE_MB: Readonly<Record<Stage, number>> = {
  */
 export const HEAP_GROWING_PERCENT = 20;
 
-/**
- * Stages whose full collections compact every page of the old generation, not only those V8
- * picks as fragmented. upload promotes each row group's values, which die when it is encoded,
- * leaving its old generation's pages part-filled; on a long input they stayed committed (a
- * worker's old space grew from ~22 to 35-39 MB through a 20M-row run), so its peak at 20M moved
- * between 303 and 331 MB from run to run (297-359 over the eleventh session's runs) against ~285
- * at 1M. Compacting each time: 300-310 MB in five runs, no slower (at 5M on one core and on two).
- * validate was 10% slower with it and no lower; compute-kpi 5% slower and no lower.
- */
-const COMPACTING_STAGES: ReadonlySet<Stage> = new Set<Stage>(['upload']);
-
 /** Node flags for a stage's job process (`node <flags> dist/jobs/<stage>.js`). */
 export function jobNodeFlags(stage: Stage): string[] {
   return [
     `--max-semi-space-size=${SEMI_SPACE_MB[stage]}`,
     `--heap-growing-percent=${HEAP_GROWING_PERCENT}`,
-    ...(COMPACTING_STAGES.has(stage) ? ['--compact-on-every-full-gc'] : []),
   ];
 }
 
