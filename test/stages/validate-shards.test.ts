@@ -181,7 +181,8 @@ describe('validate on one, two and three threads, in one key bucket or many', ()
 });
 
 describe('splitInOrder', () => {
-  const parts = (...sizes: number[]) => sizes.map((size, i) => ({ key: `p${i}`, size }));
+  const parts = (...sizes: number[]) =>
+    sizes.map((size, i) => ({ key: `p${i}`, size, etag: `"e${i}"` }));
 
   it('gives each piece a run of consecutive parts of about equal bytes', () => {
     // upload's raw parts of one input file: full ones, then the file's remainder.
