@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { layout } from '../contracts/layout.js';
 import { ParquetFileWriter, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
 import type { ObjectStore } from '../ports/object-store.js';
-import { decodeChunk, encodeChunk } from './spill.js';
+import { decodeRows, RowBytes, ValueDictionary } from './row-bytes.js';
 
 const MAX_UPLOADS = 4;
 const PARQUET_TYPE = 'application/vnd.apache.parquet';
@@ -303,11 +303,14 @@ const SPILL_CHUNK_ROWS = 2048;
 
 interface SpilledDestination {
   prefix: string;
-  buffer: Value[][];
-  buffered: number;
-  /** The destination's chunks in the spill file: offset and byte length, pair after pair. */
+  /** Rows waiting for the next chunk, as bytes (see RowBytes). */
+  waiting: RowBytes | undefined;
+  /** The destination's chunks in the spill file: offset, byte length and rows, one after another. */
   chunks: number[];
 }
+
+/** Bytes a destination's waiting rows start with (they double as needed). */
+const WAITING_BYTES = 16 * 1024;
 
 /**
  * Rows for many destinations at once, made Parquet only at the end (validate: a date partition
@@ -316,14 +319,17 @@ interface SpilledDestination {
  * are cut small (at 20M rows: ~1,000 rows each, 25 per part). Here rows wait in one local spill
  * file, a chunk per destination at a time, and finish() writes each destination's parts in turn
  * from its chunks: one row group open at a time, each as large as rowGroupSize. Same keys, same
- * rows in the same order as a PartWriter's.
+ * rows in the same order as a PartWriter's. A chunk's rows wait as bytes (RowBytes), not as JS
+ * values: validate at 5M rows on two cores 30.3-36.4 -> 27.2-27.8 s, 3.4 -> 1.5 GB promoted to
+ * V8's old generation.
  */
 export class SpilledPartWriter {
   private readonly parts: PartWriter;
   private readonly dir = mkdtempSync(join(tmpdir(), 'cartpipe-rows-'));
   private readonly fd: number;
   private readonly destinations = new Map<string, SpilledDestination>();
-  private readonly dictionaryColumns: number[];
+  private readonly dictionaryColumns: boolean[];
+  private readonly dictionary = new ValueDictionary();
   private readonly maxBufferedRows: number;
   private offset = 0;
   private buffered = 0;
@@ -339,8 +345,8 @@ export class SpilledPartWriter {
     options: PartWriterOptions & { dictionaryColumns?: readonly string[] },
   ) {
     this.parts = new PartWriter(store, schema, options);
-    this.dictionaryColumns = (options.dictionaryColumns ?? []).map((name) =>
-      schema.findIndex((c) => c.name === name),
+    this.dictionaryColumns = schema.map(
+      (c) => options.dictionaryColumns?.includes(c.name) ?? false,
     );
     this.maxBufferedRows = options.maxBufferedRows ?? 400_000;
     this.fd = openSync(join(this.dir, 'rows.spill'), 'w+');
@@ -350,15 +356,14 @@ export class SpilledPartWriter {
   appendRow(prefix: string, values: readonly Value[]): void {
     let d = this.destinations.get(prefix);
     if (!d) {
-      d = { prefix, buffer: this.schema.map(() => []), buffered: 0, chunks: [] };
+      d = { prefix, waiting: undefined, chunks: [] };
       this.destinations.set(prefix, d);
     }
-    const buffer = d.buffer;
-    for (let c = 0; c < buffer.length; c++) buffer[c]!.push(values[c] ?? null);
-    d.buffered += 1;
+    d.waiting ??= new RowBytes(this.dictionaryColumns, this.dictionary, WAITING_BYTES);
+    d.waiting.append(values);
     this.buffered += 1;
     this.rows += 1;
-    if (d.buffered >= SPILL_CHUNK_ROWS) this.spill(d);
+    if (d.waiting.rows >= SPILL_CHUNK_ROWS) this.spill(d);
     else if (this.buffered >= this.maxBufferedRows) this.spillLargest();
   }
 
@@ -368,12 +373,17 @@ export class SpilledPartWriter {
       for (const d of this.destinations.values()) this.spill(d);
       let buffer = Buffer.alloc(1 << 20);
       for (const d of this.destinations.values()) {
-        for (let i = 0; i < d.chunks.length; i += 2) {
-          const [offset, length] = [d.chunks[i]!, d.chunks[i + 1]!];
+        for (let i = 0; i < d.chunks.length; i += 3) {
+          const [offset, length, rows] = [d.chunks[i]!, d.chunks[i + 1]!, d.chunks[i + 2]!];
           if (buffer.length < length) buffer = Buffer.alloc(Math.max(length, buffer.length * 2));
           readExactly(this.fd, buffer, length, offset);
-          const columns = decodeChunk(buffer.subarray(0, length));
-          this.parts.appendColumns(d.prefix, columns, columns[0]!.length);
+          const columns = decodeRows(
+            buffer.subarray(0, length),
+            rows,
+            this.schema.length,
+            this.dictionary,
+          );
+          this.parts.appendColumns(d.prefix, columns, rows);
         }
         d.chunks = [];
         this.parts.closeDestination(d.prefix);
@@ -398,7 +408,8 @@ export class SpilledPartWriter {
   }
 
   private spillLargest(): void {
-    const bySize = [...this.destinations.values()].sort((a, b) => b.buffered - a.buffered);
+    const waiting = (d: SpilledDestination) => d.waiting?.rows ?? 0;
+    const bySize = [...this.destinations.values()].sort((a, b) => waiting(b) - waiting(a));
     for (const d of bySize) {
       if (this.buffered < this.maxBufferedRows / 2) break;
       this.spill(d);
@@ -406,14 +417,16 @@ export class SpilledPartWriter {
   }
 
   private spill(d: SpilledDestination): void {
-    if (d.buffered === 0) return;
-    const payload = encodeChunk(d.buffer, this.dictionaryColumns);
-    d.chunks.push(this.offset, payload.length);
+    const waiting = d.waiting;
+    if (!waiting || waiting.rows === 0) return;
+    const payload = waiting.view();
+    d.chunks.push(this.offset, payload.length, waiting.rows);
     writeSync(this.fd, payload, 0, payload.length, this.offset);
     this.offset += payload.length;
-    this.buffered -= d.buffered;
-    d.buffer = this.schema.map(() => []);
-    d.buffered = 0;
+    this.buffered -= waiting.rows;
+    // Its memory goes with it: a year of destinations each keeping its largest chunk's bytes
+    // would be more than the rows waiting at any time.
+    d.waiting = undefined;
   }
 }
 

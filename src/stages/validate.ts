@@ -132,9 +132,10 @@ function rowFingerprint(columns: readonly (readonly Value[])[], row: number): nu
 }
 
 /**
- * Rows reach validate's writers one at a time, spread over a date each: values wait as JS arrays
- * only briefly (a few thousand rows a date, 32k in all) and then sit encoded in their date's open
- * row group, which is how the writer's byte budget, not the row count, bounds memory.
+ * Rows reach validate's writers one at a time, spread over a date each: held and rejected rows
+ * wait as JS arrays only briefly (a few thousand rows a date, 32k in all) and then sit encoded in
+ * their date's open row group, which is how the writer's byte budget, not the row count, bounds
+ * memory; valid rows wait as bytes (SpilledPartWriter), 2,048 a date and 32k in all at most.
  */
 const WRITER_OPTIONS = { sliceRows: 4096, maxBufferedRows: 32_768 };
 
