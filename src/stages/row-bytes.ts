@@ -11,13 +11,8 @@
  */
 import type { Value } from '../formats/parquet.js';
 
-const NULL = 0;
-const INT = 1;
-const FLOAT = 2;
-const STRING = 3;
-const FALSE = 4;
-const TRUE = 5;
-const DICTIONARY = 6;
+/** A value's first byte: what follows it. */
+const TAG = { NULL: 0, INT: 1, FLOAT: 2, STRING: 3, FALSE: 4, TRUE: 5, DICTIONARY: 6 } as const;
 
 /** Distinct values of the dictionary columns, numbered as first seen. */
 export class ValueDictionary {
@@ -67,21 +62,21 @@ export class RowBytes {
       const value = values[c];
       if (value === null || value === undefined) {
         this.room(1);
-        this.bytes[this.used++] = NULL;
+        this.bytes[this.used++] = TAG.NULL;
       } else if (this.dictionaryColumns[c]) {
         this.room(5);
-        this.bytes[this.used] = DICTIONARY;
+        this.bytes[this.used] = TAG.DICTIONARY;
         this.bytes.writeUInt32LE(this.dictionary.index(value), this.used + 1);
         this.used += 5;
       } else if (typeof value === 'number') {
         if ((value | 0) === value && !Object.is(value, -0)) {
           this.room(5);
-          this.bytes[this.used] = INT;
+          this.bytes[this.used] = TAG.INT;
           this.bytes.writeInt32LE(value, this.used + 1);
           this.used += 5;
         } else {
           this.room(9);
-          this.bytes[this.used] = FLOAT;
+          this.bytes[this.used] = TAG.FLOAT;
           this.bytes.writeDoubleLE(value, this.used + 1);
           this.used += 9;
         }
@@ -89,12 +84,12 @@ export class RowBytes {
         // UTF-8 takes at most 3 bytes per UTF-16 unit.
         this.room(5 + 3 * value.length);
         const length = this.bytes.write(value, this.used + 5, 'utf8');
-        this.bytes[this.used] = STRING;
+        this.bytes[this.used] = TAG.STRING;
         this.bytes.writeUInt32LE(length, this.used + 1);
         this.used += 5 + length;
       } else {
         this.room(1);
-        this.bytes[this.used++] = value ? TRUE : FALSE;
+        this.bytes[this.used++] = value ? TAG.TRUE : TAG.FALSE;
       }
     }
     this.rows += 1;
@@ -122,30 +117,30 @@ export function decodeRows(
       const tag = bytes[at++];
       let value: Value;
       switch (tag) {
-        case NULL:
+        case TAG.NULL:
           value = null;
           break;
-        case INT:
+        case TAG.INT:
           value = bytes.readInt32LE(at);
           at += 4;
           break;
-        case FLOAT:
+        case TAG.FLOAT:
           value = bytes.readDoubleLE(at);
           at += 8;
           break;
-        case STRING: {
+        case TAG.STRING: {
           const length = bytes.readUInt32LE(at);
           value = bytes.toString('utf8', at + 4, at + 4 + length);
           at += 4 + length;
           break;
         }
-        case FALSE:
+        case TAG.FALSE:
           value = false;
           break;
-        case TRUE:
+        case TAG.TRUE:
           value = true;
           break;
-        case DICTIONARY:
+        case TAG.DICTIONARY:
           value = dictionary.values[bytes.readUInt32LE(at)]!;
           at += 4;
           break;
