@@ -46,10 +46,6 @@ export class RowBytes {
     this.bytes = Buffer.allocUnsafe(initialBytes);
   }
 
-  get byteLength(): number {
-    return this.used;
-  }
-
   /** The rows' bytes so far (a view: valid until the next append). */
   view(): Buffer {
     return this.bytes.subarray(0, this.used);
