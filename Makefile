@@ -26,7 +26,9 @@ lint: install ## type check, eslint, prettier, terraform fmt check, Glue schemas
 fmt: install tf-fmt ## format sources (prettier) and Terraform (hcl-tools)
 	$(NPM) run fmt
 
-test: build ## run every test: unit, local S3/DynamoDB, moto tier, infrastructure, image build steps
+test: build ## run every test: type check, unit, local S3/DynamoDB, moto tier, infrastructure, image build steps
+	@# ts-jest compiles each test without checking its types: the sources and tests are checked here.
+	npx tsc --noEmit -p tsconfig.json
 	$(NPM) test
 	$(MAKE) --no-print-directory image-check
 
