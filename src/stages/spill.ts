@@ -14,6 +14,7 @@ import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { Columns, Value } from '../formats/parquet.js';
+import { ValueDictionary } from './row-bytes.js';
 
 /** Rows a bucket collects at most before they are written. */
 const CHUNK_ROWS = 4096;
@@ -104,7 +105,7 @@ export class SpillWriter {
  * A chunk of rows (one array per column) as a spill file stores it: V8's serialisation, the
  * `dictionaryColumns` (few distinct values) as their values and an index per row.
  */
-export function encodeChunk(
+function encodeChunk(
   columns: readonly (readonly Value[])[],
   dictionaryColumns: readonly number[] = [],
 ): Buffer {
@@ -114,26 +115,17 @@ export function encodeChunk(
 }
 
 /** The columns of a chunk {@link encodeChunk} made. */
-export function decodeChunk(bytes: Uint8Array): Value[][] {
+function decodeChunk(bytes: Uint8Array): Value[][] {
   return (deserialize(bytes) as EncodedColumn[]).map((column) =>
     Array.isArray(column) ? column : Array.from(column.index, (at) => column.dictionary[at]!),
   );
 }
 
 function dictionaryOf(values: readonly Value[]): EncodedColumn {
-  const dictionary: Value[] = [];
-  const indexOf = new Map<Value, number>();
+  const dictionary = new ValueDictionary();
   const index = new Uint32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i]!;
-    let at = indexOf.get(value);
-    if (at === undefined) {
-      at = dictionary.push(value) - 1;
-      indexOf.set(value, at);
-    }
-    index[i] = at;
-  }
-  return { dictionary, index };
+  for (let i = 0; i < values.length; i++) index[i] = dictionary.index(values[i]!);
+  return { dictionary: dictionary.values, index };
 }
 
 /**
