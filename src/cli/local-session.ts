@@ -6,10 +6,10 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LOCAL_ENV, readConfig, type LocalConfig } from '../config.js';
-import { dynamoDocumentClient, s3Client } from '../adapters/aws/clients.js';
+import { dynamoDocumentClient } from '../adapters/aws/clients.js';
 import { DynamoDbHistoryStore } from '../adapters/aws/dynamodb-history-store.js';
 import { DynamoDbKpiStore } from '../adapters/aws/dynamodb-kpi-store.js';
-import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
+import { openS3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { startLocalRuntime, type LocalRuntime } from '../adapters/local/local-runtime.js';
 import type { HistoryStore } from '../ports/history-store.js';
 import type { KpiStore } from '../ports/kpi-store.js';
@@ -74,7 +74,7 @@ export function storesFor(env: Record<string, string>) {
   };
   const dynamo = dynamoDocumentClient(clientConfig, credentials);
   return {
-    store: new S3ObjectStore(s3Client(clientConfig, credentials), env.CARTPIPE_BUCKET!),
+    store: openS3ObjectStore({ bucket: env.CARTPIPE_BUCKET!, config: clientConfig, credentials }),
     kpis: new DynamoDbKpiStore(dynamo, env.CARTPIPE_KPI_TABLE!),
     history: new DynamoDbHistoryStore(dynamo, env.CARTPIPE_HISTORY_TABLE!),
   };

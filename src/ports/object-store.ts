@@ -7,8 +7,24 @@ export interface ObjectInfo {
   etag: string;
 }
 
+/**
+ * How another thread opens its own store over the same objects: a module, the name of its export
+ * `(options) => ObjectStore`, and the options (plain data, cloned to the thread). A stage's worker
+ * threads open their own store with it rather than have this thread make every request for them
+ * (./workers/remote-store.ts): an S3 request costs its thread CPU (signing, HTTP, parsing), and
+ * a stage of many small reads (compute-kpi) queued them all on one thread.
+ */
+export interface StoreOpener {
+  /** URL of the module (its `import.meta.url`). */
+  module: string;
+  export: string;
+  options: unknown;
+}
+
 export interface ObjectStore {
   readonly bucket: string;
+  /** How another thread opens an equal store; a store without one is lent over a port. */
+  readonly opener?: StoreOpener;
   /** Whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
   /**
@@ -43,4 +59,15 @@ export async function putJson(
   value: unknown,
 ): Promise<ObjectInfo> {
   return store.put(key, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
+}
+
+/** The store `opener` describes, opened in this thread. */
+export async function openStore(opener: StoreOpener): Promise<ObjectStore> {
+  const module = (await import(opener.module)) as Record<string, unknown>;
+  const open = module[opener.export];
+  if (typeof open !== 'function')
+    throw new Error(`${opener.module} has no store opener ${opener.export}`);
+  return (await (open as (options: unknown) => ObjectStore | Promise<ObjectStore>)(
+    opener.options,
+  )) as ObjectStore;
 }

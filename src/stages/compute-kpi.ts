@@ -214,7 +214,7 @@ export async function runComputeKpi(
     // independent, so several are computed at once, one per worker thread.
     const lease = <T>(date: string, work: () => Promise<T>) =>
       ctx.kpis.withDateLease(run.dataset, date, ctx.config.RUN_ID, work);
-    await threads.map(windows, async (window, _, signal) => {
+    await threads.map(windows, async (window, _, lane) => {
       await lease(window.date, async () => {
         const task: KpiWindowTask = {
           kind: 'kpi-window',
@@ -226,11 +226,7 @@ export async function runComputeKpi(
           byKpi,
           partsRead: read,
           written,
-        } = await threads.run(
-          task,
-          (store) => computeKpiWindow(store, task, committedRuns),
-          signal,
-        );
+        } = await lane.run(task, (store) => computeKpiWindow(store, task, committedRuns));
         partsRead += read;
         outputs.push(...written);
         for (const kpi of window.kpis) {

@@ -7,10 +7,10 @@ import { JOB_ENV, loadDotenv, readConfig } from '../config.js';
 import type { Stage } from '../contracts/layout.js';
 import { describeError, isCartpipeError, StageStoppedError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { dynamoDocumentClient, s3Client } from '../adapters/aws/clients.js';
+import { dynamoDocumentClient } from '../adapters/aws/clients.js';
 import { DynamoDbHistoryStore } from '../adapters/aws/dynamodb-history-store.js';
 import { DynamoDbKpiStore } from '../adapters/aws/dynamodb-kpi-store.js';
-import { S3ObjectStore } from '../adapters/aws/s3-object-store.js';
+import { openS3ObjectStore } from '../adapters/aws/s3-object-store.js';
 import { executeStage } from './run-stage.js';
 
 export const EXIT = { succeeded: 0, failed: 1, killed: 124 } as const;
@@ -79,7 +79,7 @@ export async function runJob(stage: Stage, env: NodeJS.ProcessEnv = process.env)
     stop.signal.aborted && (stop.signal.reason as StageStoppedError).code === 'stage_stopped';
   let code: number;
   try {
-    const store = new S3ObjectStore(s3Client(config), config.CARTPIPE_BUCKET);
+    const store = openS3ObjectStore({ bucket: config.CARTPIPE_BUCKET, config });
     const dynamo = dynamoDocumentClient(config);
     const kpis = new DynamoDbKpiStore(dynamo, config.CARTPIPE_KPI_TABLE);
     const history = new DynamoDbHistoryStore(dynamo, config.CARTPIPE_HISTORY_TABLE);

@@ -237,13 +237,9 @@ export async function runUpload(ctx: StageContext, run: RunManifest): Promise<Up
     // Largest first, so the last file to finish is a small one; parts are named by manifest
     // index, so the order of work changes no key.
     const order = files.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
-    await threads.map(order, async (index, _, signal) => {
+    await threads.map(order, async (index, _, lane) => {
       const task: ConvertFileTask = { kind: 'upload-file', run, index, config: ctx.config };
-      const result = await threads.run(
-        task,
-        (store) => convertFile(store, ctx.config, run, index),
-        signal,
-      );
+      const result = await lane.run(task, (store) => convertFile(store, ctx.config, run, index));
       ctx.log.info('file read', {
         file: result.report.key,
         entity: result.report.entity,

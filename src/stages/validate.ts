@@ -623,7 +623,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         source = { raw: raw.map((o) => o.key) };
         rowsPerBucket = [0];
       } else {
-        const partitions = await threads.map(splitInOrder(raw, pieces), (parts, piece, signal) => {
+        const partitions = await threads.map(splitInOrder(raw, pieces), (parts, piece, lane) => {
           const task: PartitionRawTask = {
             kind: 'validate-partition',
             run,
@@ -633,7 +633,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
             piece,
             spill: { dir: spillDir, buckets },
           };
-          return threads.run(task, (store) => partitionRaw(store, task), signal);
+          return lane.run(task, (store) => partitionRaw(store, task));
         });
         source = { spill: { dir: spillDir, pieces: partitions.length } };
         rowsPerBucket = Array.from({ length: buckets }, (_, b) =>
@@ -646,7 +646,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
           bucket % pieces === piece ? [{ bucket, rows }] : [],
         ),
       );
-      const results = await threads.map(assigned, (mine, piece, signal) => {
+      const results = await threads.map(assigned, (mine, piece, lane) => {
         const task: ValidateBucketsTask = {
           kind: 'validate-buckets',
           run,
@@ -659,7 +659,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
           parents,
           ...(heldKeys ? { heldKeys: heldKeys.data() } : {}),
         };
-        return threads.run(task, (store) => validateBuckets(store, task), signal);
+        return lane.run(task, (store) => validateBuckets(store, task));
       });
       removeSpills(spillDir, entity.name);
       const counts = (entities[entity.name] = emptyCounts());

@@ -1,11 +1,14 @@
 /**
  * The module every worker thread runs (piscina loads it): one task per call, over the main
- * thread's ObjectStore lent on `port`. Failures come back as data (errorToData), because a
- * thrown error would reach the main thread without its class and code.
+ * thread's ObjectStore lent on `port`, or a store of this thread's own opened as `opener` says.
+ * Failures come back as data (errorToData), because a thrown error would reach the main thread
+ * without its class and code.
  */
+import { join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
-import type { ObjectStore } from '../ports/object-store.js';
+import { openStore, type ObjectStore, type StoreOpener } from '../ports/object-store.js';
 import type { KpiWindowTask } from '../stages/compute-kpi.js';
 import type { ConvertFileTask } from '../stages/upload.js';
 import type { PartitionRawTask, ValidateBucketsTask } from '../stages/validate.js';
@@ -38,21 +41,49 @@ async function execute(task: Task, store: ObjectStore): Promise<unknown> {
   }
 }
 
-export default async function runTask({
-  task,
-  port,
-  bucket,
-}: {
-  task: Task;
-  port: MessagePort;
-  bucket: string;
-}): Promise<TaskOutcome<unknown>> {
-  const store = new RemoteObjectStore(port, bucket);
+/**
+ * Stores this thread opened, by opener: a pool serves one stage run, whose tasks share one store
+ * (an S3 client's connections).
+ */
+const ownStores = new Map<string, Promise<ObjectStore>>();
+
+/** This project's folder: this module is its build's dist/src/workers/stage-worker.js. */
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * A store module named by its TypeScript source (the calling thread runs under ts-jest) is loaded
+ * from the build, as this module itself is (threads.ts): a worker thread runs plain JavaScript.
+ */
+function compiled(opener: StoreOpener): StoreOpener {
+  const path = opener.module.startsWith('file:') ? fileURLToPath(opener.module) : opener.module;
+  if (!path.endsWith('.ts') || !path.startsWith(PROJECT)) return opener;
+  const built = join(PROJECT, 'dist', relative(PROJECT, path).replace(/\.ts$/, '.js'));
+  return { ...opener, module: pathToFileURL(built).href };
+}
+
+function ownStore(opener: StoreOpener): Promise<ObjectStore> {
+  const id = JSON.stringify(opener);
+  let store = ownStores.get(id);
+  if (!store) {
+    store = openStore(compiled(opener));
+    ownStores.set(id, store);
+    store.catch(() => ownStores.delete(id));
+  }
+  return store;
+}
+
+export default async function runTask(
+  message: { task: Task; bucket: string } & (
+    { port: MessagePort; opener?: undefined } | { opener: StoreOpener; port?: undefined }
+  ),
+): Promise<TaskOutcome<unknown>> {
+  const { task, port, bucket, opener } = message;
   try {
+    const store = opener ? await ownStore(opener) : new RemoteObjectStore(port, bucket);
     return { ok: true, value: await execute(task, store) };
   } catch (error) {
     return { ok: false, error: errorToData(error) };
   } finally {
-    port.close();
+    port?.close();
   }
 }

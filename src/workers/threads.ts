@@ -61,12 +61,37 @@ export interface StageThreadsOptions {
    * objects each (compute-kpi's periods), not for those that keep a thread busy (upload's files).
    */
   concurrency?: number;
+  /**
+   * The calling thread works on pieces too, as one of `size` threads (one worker fewer is
+   * started): for stages whose pieces are short and whose calling thread has little else to do
+   * (compute-kpi), a worker's isolate, heap and the relaying of its store calls cost more than
+   * the caller's idle core gives back.
+   */
+  shareCallerThread?: boolean;
+  /**
+   * Worker threads open their own store when the stage's store tells how (ObjectStore.opener)
+   * instead of borrowing this thread's: for stages of many small requests (compute-kpi: ~9 a
+   * period), which this thread otherwise made one after another for every worker.
+   */
+  workersOpenStore?: boolean;
+}
+
+/** Where {@link StageThreads.map} runs one item: its abort signal and a runner for its task. */
+export interface Lane {
+  readonly signal: AbortSignal;
+  /** Runs `task` on a worker thread, or `here` when this lane is the calling thread's. */
+  run<R>(task: StageTask, here: (store: ObjectStore) => Promise<R>): Promise<R>;
 }
 
 export class StageThreads {
   readonly size: number;
   private readonly pool: Piscina | undefined;
   private readonly concurrency: number;
+  private readonly workersOpenStore: boolean;
+  /** Worker threads started: `size`, or one fewer when the calling thread shares the work. */
+  readonly workers: number;
+  /** Lanes of {@link map} that run in this thread. */
+  private readonly callerLanes: number;
 
   /** `pieces`: how many pieces the stage has; no more threads than that are started. */
   constructor(
@@ -76,12 +101,15 @@ export class StageThreads {
   ) {
     this.size = Math.max(1, Math.min(workerCount(ctx.config.CARTPIPE_WORKERS), pieces));
     this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.workersOpenStore = options.workersOpenStore ?? false;
+    this.workers = this.size === 1 ? 0 : options.shareCallerThread ? this.size - 1 : this.size;
+    this.callerLanes = this.workers < this.size ? this.concurrency : 0;
     this.pool =
-      this.size > 1
+      this.workers > 0
         ? new Piscina({
             filename: workerScript(),
-            minThreads: this.size,
-            maxThreads: this.size,
+            minThreads: this.workers,
+            maxThreads: this.workers,
             // A piece waits for a free slot rather than in a thread's own queue.
             concurrentTasksPerWorker: this.concurrency,
             resourceLimits: workerResourceLimits(),
@@ -99,51 +127,68 @@ export class StageThreads {
     const signals = [this.ctx.signal, signal].filter((s): s is AbortSignal => s !== undefined);
     const stop = signals.length > 0 ? AbortSignal.any(signals) : undefined;
     stop?.throwIfAborted();
-    const { port1, port2 } = new MessageChannel();
-    serveObjectStore(port1, this.ctx.store);
+    const opener = this.workersOpenStore ? this.ctx.store.opener : undefined;
+    const { port1, port2 } = opener ? {} : new MessageChannel();
+    if (port1) serveObjectStore(port1, this.ctx.store);
     try {
-      const message = { task, port: port2, bucket: this.ctx.store.bucket };
+      const message = port2
+        ? { task, port: port2, bucket: this.ctx.store.bucket }
+        : { task, opener, bucket: this.ctx.store.bucket };
+      const transferList = port2 ? [port2] : [];
       // piscina gives a task it can abort a thread of its own, which would leave the thread's
       // other slots unused: with several pieces per thread the caller stops waiting instead,
       // and the piece (its store closed with the port) is dropped with the pool.
       const outcome = (await (this.concurrency === 1
-        ? this.pool.run(message, { transferList: [port2], ...(stop ? { signal: stop } : {}) })
-        : untilAborted(this.pool.run(message, { transferList: [port2] }), stop))) as TaskOutcome<R>;
+        ? this.pool.run(message, { transferList, ...(stop ? { signal: stop } : {}) })
+        : untilAborted(this.pool.run(message, { transferList }), stop))) as TaskOutcome<R>;
       if (!outcome.ok) throw errorFromData(outcome.error);
       return outcome.value;
     } finally {
-      port1.close();
+      port1?.close();
     }
   }
 
   /**
-   * Runs `work` for each item, a few at a time (`concurrency` at a time without threads); results
-   * in item order. The first failure stops launching more, aborts those running on threads (with
-   * several pieces per thread: stops waiting for them) and is what this throws.
+   * Runs `work` for each item, a few at a time on each thread; results in item order. Each item
+   * gets a {@link Lane}: its task runs on a worker thread, or in this thread when this lane is
+   * the caller's (no workers, or `shareCallerThread`). The first failure stops launching more,
+   * aborts those running on threads (with several pieces per thread: stops waiting for them) and
+   * is what this throws.
    */
   async map<T, R>(
     items: readonly T[],
-    work: (item: T, index: number, signal: AbortSignal) => Promise<R>,
+    work: (item: T, index: number, lane: Lane) => Promise<R>,
   ): Promise<R[]> {
     const results = new Array<R>(items.length);
     const failed = new AbortController();
     let failure: { error: unknown } | undefined;
     let next = 0;
-    const lane = async () => {
+    const onWorker: Lane = {
+      signal: failed.signal,
+      run: (task, here) => this.run(task, here, failed.signal),
+    };
+    const inCaller: Lane = { signal: failed.signal, run: (_, here) => here(this.ctx.store) };
+    const drain = async (lane: Lane) => {
       while (next < items.length && !failure) {
         const index = next++;
         try {
-          results[index] = await work(items[index]!, index, failed.signal);
+          results[index] = await work(items[index]!, index, lane);
         } catch (error) {
           failure ??= { error };
           failed.abort(error);
         }
       }
     };
-    // One more in flight per thread than it works on: while the caller finishes one item's result
+    // One more in flight per worker than it works on: while the caller finishes one item's result
     // (compute-kpi writes its KPI rows), the thread that computed it already has the next one.
-    const lanes = this.pool ? this.size * (this.concurrency + 1) : this.concurrency;
-    await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
+    // Lanes alternate between the threads, so that a few items still go to different threads.
+    const lanes: Lane[] = [];
+    for (let round = 0; round <= this.concurrency; round++) {
+      if (round < this.callerLanes) lanes.push(inCaller);
+      for (let w = 0; w < this.workers; w++) lanes.push(onWorker);
+    }
+    lanes.length = Math.min(lanes.length, items.length);
+    await Promise.all(lanes.map(drain));
     if (failure) throw failure.error;
     return results;
   }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { NotFoundError } from '../../src/errors.js';
-import { listAll } from '../../src/ports/object-store.js';
+import { listAll, openStore } from '../../src/ports/object-store.js';
 import { DelayedObjectStore, FsObjectStore, MemoryKpiStore } from './fs-stores.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cartpipe-fs-store-'));
@@ -45,6 +45,28 @@ describe('local-folder ObjectStore used by the benchmark', () => {
     await expect(store.get('validated/t/e/part-0')).rejects.toBeInstanceOf(NotFoundError);
     await expect(store.stream('missing')).rejects.toBeInstanceOf(NotFoundError);
     await expect(store.getRange('missing', 0, 1)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('opens again in another thread over the same folder, counting reads into the same tally', async () => {
+    const first = new FsObjectStore(join(root, 'shared'));
+    await first.put('validated/t/a', 'abc');
+    const again = await openStore(structuredClone(first.opener));
+    expect(again).toBeInstanceOf(FsObjectStore);
+    expect(Buffer.from(await again.get('validated/t/a')).toString()).toBe('abc');
+    await first.get('validated/t/a');
+    await again.get('runs/none').catch(() => undefined);
+    expect(first.reads).toEqual({ 'validated/': { objects: 2, bytes: 6 } });
+    expect((again as FsObjectStore).reads).toEqual(first.reads);
+    const delayed = new DelayedObjectStore(first, 1);
+    const delayedAgain = (await openStore(structuredClone(delayed.opener!))) as DelayedObjectStore;
+    expect(Buffer.from(await delayedAgain.get('validated/t/a')).toString()).toBe('abc');
+    await delayed.head('validated/t/a');
+    expect(delayed.calls).toBe(2);
+    expect(delayedAgain.calls).toBe(2);
+    // A store without an opener gives its delayed wrapper none.
+    expect(new DelayedObjectStore({ ...first, opener: undefined } as never, 1).opener).toBe(
+      undefined,
+    );
   });
 
   it('refuses keys that climb out of the folder', async () => {

@@ -14,26 +14,92 @@ import { submitBatch } from '../../src/cli/submit.js';
 import { NotFoundError } from '../../src/errors.js';
 import { resolveRunManifest } from '../../src/orchestrator/run-manifest.js';
 import type { KpiRow, KpiRowSet, KpiStore } from '../../src/ports/kpi-store.js';
-import { putJson, type ObjectInfo, type ObjectStore } from '../../src/ports/object-store.js';
+import {
+  openStore,
+  putJson,
+  type ObjectInfo,
+  type ObjectStore,
+  type StoreOpener,
+} from '../../src/ports/object-store.js';
 
 const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
 
+/** The bucket's top-level areas reads are counted by (the last one takes any other key). */
+const AREAS = [
+  'incoming/',
+  'metadata/',
+  'raw/',
+  'validated/',
+  'held/',
+  'rejected/',
+  'kpis/',
+  'runs/',
+  '',
+] as const;
+
+/**
+ * Objects and bytes read, per area, in memory every thread's copy of a store shares: a stage's
+ * worker threads open their own store (ObjectStore.opener), and the benchmark counts their reads
+ * with the calling thread's.
+ */
+class ReadTally {
+  private readonly objects: BigInt64Array;
+  private readonly bytes: BigInt64Array;
+
+  constructor(readonly memory = new SharedArrayBuffer(2 * AREAS.length * 8)) {
+    this.objects = new BigInt64Array(memory, 0, AREAS.length);
+    this.bytes = new BigInt64Array(memory, AREAS.length * 8, AREAS.length);
+  }
+
+  add(key: string, bytes: number, objects: number): void {
+    const area = AREAS.findIndex((a) => key.startsWith(a));
+    Atomics.add(this.objects, area, BigInt(objects));
+    Atomics.add(this.bytes, area, BigInt(bytes));
+  }
+
+  get byArea(): Record<string, { objects: number; bytes: number }> {
+    const out: Record<string, { objects: number; bytes: number }> = {};
+    AREAS.forEach((area, i) => {
+      const objects = Number(Atomics.load(this.objects, i));
+      const bytes = Number(Atomics.load(this.bytes, i));
+      if (objects > 0 || bytes > 0) out[area || 'other'] = { objects, bytes };
+    });
+    return out;
+  }
+}
+
+/** FsObjectStore's opener: the same folder, counting into the same tally. */
+export function openFsObjectStore(options: { root: string; tally: SharedArrayBuffer }) {
+  return new FsObjectStore(options.root, new ReadTally(options.tally));
+}
+
 export class FsObjectStore implements ObjectStore {
   readonly bucket = 'bench';
-  /**
-   * Objects read by area, the key's first segment: each get and stream, and each object read by
-   * ranges once, however many ranges (a Parquet part's footer and column chunks); bytes as read.
-   */
-  readonly reads: Record<string, { objects: number; bytes: number }> = {};
+  readonly opener: StoreOpener;
   private readonly rangedKeys = new Set<string>();
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    private readonly tally = new ReadTally(),
+  ) {
+    this.opener = {
+      module: import.meta.url,
+      export: 'openFsObjectStore',
+      options: { root, tally: tally.memory },
+    };
+  }
+
+  /**
+   * Objects read by area, the key's first segment, by this store and every copy another thread
+   * opened: each get and stream, and each object read by ranges once however many ranges (a
+   * Parquet part's footer and column chunks; counted once per thread that read it); bytes as read.
+   */
+  get reads(): Record<string, { objects: number; bytes: number }> {
+    return this.tally.byArea;
+  }
 
   private countRead(key: string, bytes: number, objects = 1): void {
-    const area = key.slice(0, key.indexOf('/') + 1 || undefined);
-    const entry = (this.reads[area] ??= { objects: 0, bytes: 0 });
-    entry.objects += objects;
-    entry.bytes += bytes;
+    this.tally.add(key, bytes, objects);
   }
 
   private path(key: string): string {
@@ -156,26 +222,53 @@ export class FsObjectStore implements ObjectStore {
   }
 }
 
+/** DelayedObjectStore's opener: its inner store opened in this thread, the same latency and count. */
+export async function openDelayedObjectStore(options: {
+  inner: StoreOpener;
+  latencyMs: number;
+  calls: SharedArrayBuffer;
+}) {
+  return new DelayedObjectStore(
+    await openStore(options.inner),
+    options.latencyMs,
+    undefined,
+    options.calls,
+  );
+}
+
 /**
  * A store whose every call first waits `latencyMs`, as each S3 request is a round trip (10-50 ms
  * from a task in the bucket's region): what the folder store hides. A listing waits once.
  */
 export class DelayedObjectStore implements ObjectStore {
   readonly bucket: string;
-  /** Calls made, all kinds. */
-  calls = 0;
+  readonly opener: StoreOpener | undefined;
+  /** Calls made by this store and every copy another thread opened (shared memory). */
+  private readonly counter: Int32Array;
 
   constructor(
     private readonly inner: ObjectStore,
     private readonly latencyMs: number,
     private readonly sleep = (ms: number) =>
       new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    calls = new SharedArrayBuffer(4),
   ) {
     this.bucket = inner.bucket;
+    this.counter = new Int32Array(calls);
+    this.opener = inner.opener && {
+      module: import.meta.url,
+      export: 'openDelayedObjectStore',
+      options: { inner: inner.opener, latencyMs, calls },
+    };
+  }
+
+  /** Calls made, all kinds, on every thread. */
+  get calls(): number {
+    return Atomics.load(this.counter, 0);
   }
 
   private async delayed<T>(call: () => Promise<T>): Promise<T> {
-    this.calls += 1;
+    Atomics.add(this.counter, 0, 1);
     await this.sleep(this.latencyMs);
     return call();
   }

@@ -13,9 +13,15 @@ import {
   NotFoundError,
   StorageError,
 } from '../../src/errors.js';
-import { listAll, type ObjectStore } from '../../src/ports/object-store.js';
+import {
+  listAll,
+  openStore,
+  type ObjectStore,
+  type StoreOpener,
+} from '../../src/ports/object-store.js';
 import { getProfile } from '../../src/profiles/registry.js';
 import {
+  computeKpiWindow,
   planKpiWindows,
   type KpiWindowTask,
   type KpiWindowRows,
@@ -232,18 +238,14 @@ describe('worker threads', () => {
       });
       const threads = new StageThreads({ ...ctx, store: slow }, windows.length, { concurrency });
       try {
-        const rows = await threads.map(windows, (window, _, signal) => {
+        const rows = await threads.map(windows, (window, _, lane) => {
           const task: KpiWindowTask = {
             kind: 'kpi-window',
             run,
             config: ctx.config,
             window: { ...window, kpis: window.kpis.map((k) => k.name) },
           };
-          return threads.run<KpiWindowRows>(
-            task,
-            () => Promise.reject(new Error('ran here')),
-            signal,
-          );
+          return lane.run<KpiWindowRows>(task, () => Promise.reject(new Error('ran here')));
         });
         expect(rows.every((r) => r.byKpi.daily!.length === 1)).toBe(true);
       } finally {
@@ -254,5 +256,120 @@ describe('worker threads', () => {
     const one = await mostListings(1);
     const three = await mostListings(3);
     expect(three).toBeGreaterThan(one);
+  });
+
+  it('an S3 store tells another thread how to open its own store over the same bucket', async () => {
+    expect(t.store.opener).toBeDefined();
+    const again = await openStore(structuredClone(t.store.opener!));
+    expect(again).not.toBe(t.store);
+    expect(again.bucket).toBe(t.store.bucket);
+    await t.store.put('opener/a.txt', 'written by the first');
+    expect(Buffer.from(await again.get('opener/a.txt')).toString()).toBe('written by the first');
+    await again.delete(['opener/a.txt']);
+    expect(await t.store.head('opener/a.txt')).toBeUndefined();
+  });
+
+  it('with workersOpenStore, workers make their own requests; without an opener they borrow ours', async () => {
+    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
+    const runId = await t.createRun('thelook', 'kpi-own-store', files);
+    const loaded = await t.runStages(runId, ['upload', 'validate']);
+    const run = await readRunManifest(t.store, runId);
+    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
+    const windows = planKpiWindows(
+      getProfile('thelook').kpis,
+      loaded[1]!.datesTouched!.slice(0, 6),
+      'UTC',
+    );
+    // This thread's store: every request through it is counted; its opener is the real store's.
+    let borrowed = 0;
+    const counted = (opener: StoreOpener | undefined): ObjectStore =>
+      new Proxy(t.store, {
+        get(target, property, receiver) {
+          if (property === 'opener') return opener;
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function' || property === 'bucket') return value;
+          return (...args: unknown[]) => {
+            borrowed += 1;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+    const computeAll = async (store: ObjectStore) => {
+      const threads = new StageThreads({ ...ctx, store }, windows.length, {
+        concurrency: 2,
+        workersOpenStore: true,
+      });
+      expect(threads.workers).toBe(2);
+      try {
+        return await threads.map(windows, (window, _, lane) => {
+          const task: KpiWindowTask = {
+            kind: 'kpi-window',
+            run,
+            config: ctx.config,
+            window: { ...window, kpis: window.kpis.map((k) => k.name) },
+          };
+          return lane.run<KpiWindowRows>(task, () => Promise.reject(new Error('ran here')));
+        });
+      } finally {
+        await threads.close();
+      }
+    };
+    const own = await computeAll(counted(t.store.opener));
+    expect(borrowed).toBe(0);
+    const lent = await computeAll(counted(undefined));
+    expect(borrowed).toBeGreaterThanOrEqual(windows.length);
+    expect(own.map((r) => r.byKpi)).toEqual(lent.map((r) => r.byKpi));
+    expect(own.every((r) => r.byKpi.daily!.length === 1)).toBe(true);
+  });
+
+  it('with shareCallerThread, works on pieces in the calling thread and on one worker less', async () => {
+    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
+    const runId = await t.createRun('thelook', 'kpi-shared', files);
+    const loaded = await t.runStages(runId, ['upload', 'validate']);
+    const run = await readRunManifest(t.store, runId);
+    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
+    const windows = planKpiWindows(
+      getProfile('thelook').kpis,
+      loaded[1]!.datesTouched!.slice(0, 12),
+      'UTC',
+    );
+    const taskOf = (window: (typeof windows)[number]): KpiWindowTask => ({
+      kind: 'kpi-window',
+      run,
+      config: ctx.config,
+      window: { ...window, kpis: window.kpis.map((k) => k.name) },
+    });
+    const expected = [];
+    for (const window of windows)
+      expected.push((await computeKpiWindow(t.store, taskOf(window), new Set())).byKpi);
+
+    const threads = new StageThreads(ctx, windows.length, {
+      concurrency: 2,
+      shareCallerThread: true,
+    });
+    expect(threads.size).toBe(2);
+    expect(threads.workers).toBe(1);
+    try {
+      const inCaller: number[] = [];
+      const computed = (items: typeof windows) =>
+        threads.map(items, (window, index, lane) =>
+          lane.run<KpiWindowRows>(taskOf(window), (store) => {
+            inCaller.push(index);
+            return computeKpiWindow(store, taskOf(window), new Set());
+          }),
+        );
+      const rows = await computed(windows);
+      expect(rows.map((r) => r.byKpi)).toEqual(expected);
+      expect(inCaller.length).toBeGreaterThan(0);
+      expect(inCaller.length).toBeLessThan(windows.length);
+      // Two pieces go to different threads, though the caller alone has lanes for both.
+      inCaller.length = 0;
+      expect((await computed(windows.slice(0, 2))).map((r) => r.byKpi)).toEqual(
+        expected.slice(0, 2),
+      );
+      expect(inCaller).toEqual([0]);
+    } finally {
+      await threads.close();
+    }
   });
 });

@@ -12,11 +12,22 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../config.js';
 
-type ClientConfig = Pick<
+/** The settings an SDK client is built from (a config holds more). */
+export type ClientConfig = Pick<
   StorageConfig,
   'AWS_REGION' | 'AWS_ENDPOINT_URL_S3' | 'AWS_ENDPOINT_URL_DYNAMODB'
 > &
   Partial<Pick<StorageConfig, RetryVariable>>;
+
+/** Every key of {@link ClientConfig}, to copy a client's settings out of a whole config. */
+export const CLIENT_SETTINGS = [
+  'AWS_REGION',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'CARTPIPE_AWS_MAX_ATTEMPTS',
+  'CARTPIPE_AWS_CONNECT_TIMEOUT_MS',
+  'CARTPIPE_AWS_SOCKET_TIMEOUT_MS',
+] as const satisfies readonly (keyof ClientConfig)[];
 /** Explicit credentials (local servers); omitted, the SDK's default provider chain applies. */
 export type Credentials = { accessKeyId: string; secretAccessKey: string };
 

@@ -13,7 +13,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, StorageError } from '../../errors.js';
-import type { ObjectInfo, ObjectStore } from '../../ports/object-store.js';
+import type { ObjectInfo, ObjectStore, StoreOpener } from '../../ports/object-store.js';
+import { CLIENT_SETTINGS, s3Client, type ClientConfig, type Credentials } from './clients.js';
 
 const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 /** Failed body reads in a row (without progress) before a read gives up. */
@@ -28,9 +29,11 @@ function isMissing(error: unknown): boolean {
 }
 
 export class S3ObjectStore implements ObjectStore {
+  /** @param opener how another thread opens an equal store (see {@link openS3ObjectStore}). */
   constructor(
     private readonly client: S3Client,
     readonly bucket: string,
+    readonly opener?: StoreOpener,
   ) {}
 
   async get(key: string): Promise<Uint8Array> {
@@ -217,4 +220,28 @@ export class S3ObjectStore implements ObjectStore {
       }
     }
   }
+}
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** The client's settings (region, endpoint override, retries), not the whole config. */
+  config: ClientConfig;
+  /** Explicit credentials (local servers); omitted, each thread's SDK default chain applies. */
+  credentials?: Credentials;
+}
+
+/**
+ * A store on a client of its own, which a worker thread can open again for itself (its own
+ * client, connections and credentials from the same chain).
+ */
+export function openS3ObjectStore(options: S3StoreOptions): S3ObjectStore {
+  const { bucket, config, credentials } = options;
+  const settings: ClientConfig = Object.fromEntries(
+    CLIENT_SETTINGS.flatMap((name) => (config[name] === undefined ? [] : [[name, config[name]]])),
+  ) as ClientConfig;
+  return new S3ObjectStore(s3Client(settings, credentials), bucket, {
+    module: import.meta.url,
+    export: 'openS3ObjectStore',
+    options: { bucket, config: settings, ...(credentials ? { credentials } : {}) },
+  });
 }
