@@ -7,10 +7,10 @@
  * and a TextDecoder call per text value and rebuilds an OPTIONAL column value by value around its
  * nulls; on raw/ (all text, all OPTIONAL) that was ~40% of what validate's threads allocated.
  * Files written by anything else, or using anything this does not know, go to hyparquet
- * (see {@link isOwnFile}). Page headers, the RLE/bit-packed hybrid and snappy are hyparquet's.
+ * (see {@link isOwnFile}). Page headers and the RLE/bit-packed hybrid are hyparquet's, snappy is
+ * hysnappy's WebAssembly build (./snappy.ts).
  */
 import {
-  snappyUncompress,
   type AsyncBuffer,
   type FileMetaData,
   type PageHeader,
@@ -18,6 +18,7 @@ import {
 } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
+import { snappyUncompressInto } from './snappy.js';
 import type { BytesBuffer, Value } from './parquet.js';
 
 /** The encoder's `created_by`. */
@@ -86,7 +87,7 @@ function decoded(count: number): Value[] {
 function uncompressed(compressed: Uint8Array, size: number): Uint8Array {
   if (pageBytes.length < size) pageBytes = new Uint8Array(Math.max(size, pageBytes.length * 2));
   const out = pageBytes.subarray(0, size);
-  snappyUncompress(compressed, out);
+  snappyUncompressInto(compressed, out);
   return out;
 }
 

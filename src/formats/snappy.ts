@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { snappyCompress as freshInstanceCompress } from 'hysnappy';
+import { snappyUncompress as jsUncompress } from 'hyparquet';
 
 /** Where hysnappy's compressor expects its input (past the C runtime's own memory). */
 const INPUT_START = 68_000;
@@ -23,6 +24,11 @@ const PAGE = 64 * 1024;
 interface SnappyExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   compress: (input: number, length: number, output: number) => number;
+}
+interface UnsnappyExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  /** 0, or a negative code: -1 bad length header, -2 no end marker, -3 input ends early. */
+  uncompress: (input: number, length: number, output: number) => number;
 }
 /** The few WebAssembly calls used here (Node's global; its types come with the DOM lib only). */
 interface WasmModule {
@@ -37,11 +43,11 @@ const wasm = (
   }
 ).WebAssembly;
 
-/** hysnappy ships its module as base64 inside compress.js, not as a separate file. */
-function hysnappyModule(): WasmModule | undefined {
+/** hysnappy ships its modules as base64 inside compress.js and uncompress.js, not as files. */
+function hysnappyModule(file = 'compress.js'): WasmModule | undefined {
   try {
     const entry = createRequire(import.meta.url).resolve('hysnappy');
-    const source = readFileSync(join(dirname(entry), 'compress.js'), 'utf8');
+    const source = readFileSync(join(dirname(entry), file), 'utf8');
     const literal = /const wasm64\s*=\s*((?:'[A-Za-z0-9+/=]*'\s*\+?\s*)+)/.exec(source)?.[1];
     if (!literal) return undefined;
     return new wasm.Module(Buffer.from(literal.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'));
@@ -103,3 +109,54 @@ export function snappyCompressTransient(input: Uint8Array): Uint8Array {
 
 /** hysnappy's own per-call fresh instance, the reference the tests compare against. */
 export { freshInstanceCompress };
+
+/** The uncompressed length a snappy block's preamble (a varint) announces. */
+function announcedLength(input: Uint8Array): number {
+  let length = 0;
+  for (let i = 0, shift = 1; i < input.length && i < 5; i++, shift *= 128) {
+    length += (input[i]! & 0x7f) * shift;
+    if (input[i]! < 128) return length;
+  }
+  return -1;
+}
+
+type Uncompressor = (input: Uint8Array, out: Uint8Array) => void;
+
+/**
+ * hysnappy's WebAssembly uncompressor, one instance per thread, its memory reused: the reference
+ * snappy compiled once, where a JavaScript one was compiled again by each thread's optimizer
+ * (and deoptimized and compiled again, 20 times in a compute-kpi run).
+ */
+function wasmUncompressor(module: WasmModule): Uncompressor {
+  const { memory, uncompress } = new wasm.Instance(module).exports as UnsnappyExports;
+  return (input, out) => {
+    if (announcedLength(input) !== out.length)
+      throw new Error(
+        `snappy block announces ${announcedLength(input)} bytes, the page header ${out.length}`,
+      );
+    const outputStart = INPUT_START + input.byteLength;
+    const end = outputStart + out.length;
+    if (memory.buffer.byteLength < end) {
+      memory.grow(Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE);
+    }
+    const bytes = new Uint8Array(memory.buffer);
+    bytes.set(input, INPUT_START);
+    const code = uncompress(INPUT_START, input.byteLength, outputStart);
+    if (code !== 0) throw new Error(`snappy block is corrupt (${code})`);
+    out.set(bytes.subarray(outputStart, end));
+  };
+}
+
+let uncompressor: Uncompressor | undefined;
+
+/**
+ * Uncompresses a snappy block into `out`, whose length must be the block's uncompressed length
+ * (a Parquet page header's): throws when it is not or the block is corrupt.
+ */
+export function snappyUncompressInto(input: Uint8Array, out: Uint8Array): void {
+  if (!uncompressor) {
+    const module = hysnappyModule('uncompress.js');
+    uncompressor = module ? wasmUncompressor(module) : jsUncompress;
+  }
+  uncompressor(input, out);
+}

@@ -1,6 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { snappyUncompress } from 'hyparquet';
-import { freshInstanceCompress, snappyCompress } from '../../src/formats/snappy.js';
+import {
+  freshInstanceCompress,
+  snappyCompress,
+  snappyUncompressInto,
+} from '../../src/formats/snappy.js';
 import { pick, randomInt, seededRandom } from '../helpers/random.js';
 
 /** Pages shaped like Parquet's: repetitive text columns, dictionary indexes, random bytes. */
@@ -57,5 +61,33 @@ describe('snappy compression of Parquet pages', () => {
       snappyUncompress(packed, out);
       expect(Buffer.from(out).equals(Buffer.from(page))).toBe(true);
     }
+  });
+
+  it("uncompresses (WebAssembly) into the caller's page buffer what was compressed, as hyparquet does", () => {
+    // Largest first, so the instance's memory grows once and is then reused for smaller pages.
+    const sorted = [...corpus].sort((a, b) => b.length - a.length);
+    for (const page of sorted) {
+      const packed = snappyCompress(page);
+      const out = new Uint8Array(page.length).fill(7);
+      snappyUncompressInto(packed, out);
+      expect(Buffer.from(out).equals(Buffer.from(page))).toBe(true);
+      const reference = new Uint8Array(page.length);
+      snappyUncompress(packed, reference);
+      expect(Buffer.from(out).equals(Buffer.from(reference))).toBe(true);
+    }
+  });
+
+  it("refuses a block whose length is not the page's, or that is cut short or corrupt", () => {
+    const page = corpus.find((p) => p.length > 60_000)!;
+    const packed = snappyCompress(page);
+    expect(() => snappyUncompressInto(packed, new Uint8Array(page.length - 1))).toThrow(
+      /announces/,
+    );
+    expect(() =>
+      snappyUncompressInto(packed.subarray(0, packed.length >> 1), new Uint8Array(page.length)),
+    ).toThrow(/corrupt/);
+    const garbled = packed.slice();
+    for (let i = 8; i < garbled.length; i += 97) garbled[i] = 0xff;
+    expect(() => snappyUncompressInto(garbled, new Uint8Array(page.length))).toThrow();
   });
 });
