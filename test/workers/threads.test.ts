@@ -65,6 +65,29 @@ describe('worker threads', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /**
+   * thelook-lab uploaded and validated as run `batch`, the KPI windows of its first `days`
+   * dates, and the worker task of a window.
+   */
+  const kpiWindows = async (batch: string, days: number) => {
+    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
+    const runId = await t.createRun('thelook', batch, files);
+    const loaded = await t.runStages(runId, ['upload', 'validate']);
+    expect(loaded.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const run = await readRunManifest(t.store, runId);
+    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
+    const dates = loaded[1]!.datesTouched!.slice(0, days);
+    const windows = planKpiWindows(getProfile('thelook').kpis, dates, 'UTC');
+    expect(windows.length).toBeGreaterThanOrEqual(days);
+    const taskOf = (window: (typeof windows)[number]): KpiWindowTask => ({
+      kind: 'kpi-window',
+      run,
+      config: ctx.config,
+      window: { ...window, kpis: window.kpis.map((k) => k.name) },
+    });
+    return { ctx, windows, taskOf };
+  };
+
   it('a RemoteObjectStore does what the store it is served does', async () => {
     const { port1, port2 } = new MessageChannel();
     serveObjectStore(port1, t.store);
@@ -209,15 +232,7 @@ describe('worker threads', () => {
   });
 
   it('lets each worker thread compute several KPI periods at once, their store waits overlapping', async () => {
-    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
-    const runId = await t.createRun('thelook', 'kpi-concurrency', files);
-    const loaded = await t.runStages(runId, ['upload', 'validate']);
-    expect(loaded.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
-    const run = await readRunManifest(t.store, runId);
-    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
-    const profile = getProfile('thelook');
-    const windows = planKpiWindows(profile.kpis, loaded[1]!.datesTouched!.slice(0, 12), 'UTC');
-    expect(windows.length).toBeGreaterThanOrEqual(12);
+    const { ctx, windows, taskOf } = await kpiWindows('kpi-concurrency', 12);
 
     /** The most listings in flight at once while the windows are computed on two threads. */
     const mostListings = async (concurrency: number) => {
@@ -238,15 +253,9 @@ describe('worker threads', () => {
       });
       const threads = new StageThreads({ ...ctx, store: slow }, windows.length, { concurrency });
       try {
-        const rows = await threads.map(windows, (window, _, lane) => {
-          const task: KpiWindowTask = {
-            kind: 'kpi-window',
-            run,
-            config: ctx.config,
-            window: { ...window, kpis: window.kpis.map((k) => k.name) },
-          };
-          return lane.run<KpiWindowRows>(task, () => Promise.reject(new Error('ran here')));
-        });
+        const rows = await threads.map(windows, (window, _, lane) =>
+          lane.run<KpiWindowRows>(taskOf(window), () => Promise.reject(new Error('ran here'))),
+        );
         expect(rows.every((r) => r.byKpi.daily!.length === 1)).toBe(true);
       } finally {
         await threads.close();
@@ -270,16 +279,7 @@ describe('worker threads', () => {
   });
 
   it('with workersOpenStore, workers make their own requests; without an opener they borrow ours', async () => {
-    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
-    const runId = await t.createRun('thelook', 'kpi-own-store', files);
-    const loaded = await t.runStages(runId, ['upload', 'validate']);
-    const run = await readRunManifest(t.store, runId);
-    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
-    const windows = planKpiWindows(
-      getProfile('thelook').kpis,
-      loaded[1]!.datesTouched!.slice(0, 6),
-      'UTC',
-    );
+    const { ctx, windows, taskOf } = await kpiWindows('kpi-own-store', 6);
     // This thread's store: every request through it is counted; its opener is the real store's.
     let borrowed = 0;
     const counted = (opener: StoreOpener | undefined): ObjectStore =>
@@ -301,15 +301,9 @@ describe('worker threads', () => {
       });
       expect(threads.workers).toBe(2);
       try {
-        return await threads.map(windows, (window, _, lane) => {
-          const task: KpiWindowTask = {
-            kind: 'kpi-window',
-            run,
-            config: ctx.config,
-            window: { ...window, kpis: window.kpis.map((k) => k.name) },
-          };
-          return lane.run<KpiWindowRows>(task, () => Promise.reject(new Error('ran here')));
-        });
+        return await threads.map(windows, (window, _, lane) =>
+          lane.run<KpiWindowRows>(taskOf(window), () => Promise.reject(new Error('ran here'))),
+        );
       } finally {
         await threads.close();
       }
@@ -323,22 +317,7 @@ describe('worker threads', () => {
   });
 
   it('with shareCallerThread, works on pieces in the calling thread and on one worker less', async () => {
-    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
-    const runId = await t.createRun('thelook', 'kpi-shared', files);
-    const loaded = await t.runStages(runId, ['upload', 'validate']);
-    const run = await readRunManifest(t.store, runId);
-    const ctx = t.context(runId, { CARTPIPE_WORKERS: 2 });
-    const windows = planKpiWindows(
-      getProfile('thelook').kpis,
-      loaded[1]!.datesTouched!.slice(0, 12),
-      'UTC',
-    );
-    const taskOf = (window: (typeof windows)[number]): KpiWindowTask => ({
-      kind: 'kpi-window',
-      run,
-      config: ctx.config,
-      window: { ...window, kpis: window.kpis.map((k) => k.name) },
-    });
+    const { ctx, windows, taskOf } = await kpiWindows('kpi-shared', 12);
     const expected = [];
     for (const window of windows)
       expected.push((await computeKpiWindow(t.store, taskOf(window), new Set())).byKpi);
