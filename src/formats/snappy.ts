@@ -26,7 +26,7 @@ interface SnappyExports {
   compress: (input: number, length: number, output: number) => number;
 }
 interface UnsnappyExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  memory: SnappyExports['memory'];
   /** 0, or a negative code: -1 bad length header, -2 no end marker, -3 input ends early. */
   uncompress: (input: number, length: number, output: number) => number;
 }
@@ -56,6 +56,12 @@ function hysnappyModule(file = 'compress.js'): WasmModule | undefined {
   }
 }
 
+/** Grows an instance's memory to hold at least `end` bytes. */
+function reserve(memory: SnappyExports['memory'], end: number): void {
+  if (memory.buffer.byteLength < end)
+    memory.grow(Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE);
+}
+
 /** Compresses `input`; the result may be a view that the next call overwrites. */
 type Compressor = (input: Uint8Array) => Uint8Array;
 
@@ -66,9 +72,7 @@ function resettingCompressor(module: WasmModule): Compressor {
     const outputStart = INPUT_START + input.byteLength + GAP;
     // snappy's worst case: input + input/6 + 32 bytes.
     const end = outputStart + input.byteLength + Math.floor(input.byteLength / 6) + 32;
-    if (memory.buffer.byteLength < end) {
-      memory.grow(Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE);
-    }
+    reserve(memory, end);
     const bytes = new Uint8Array(memory.buffer);
     bytes.set(initial, 0);
     // Memory past the initial size is zero in a fresh instance.
@@ -136,9 +140,7 @@ function wasmUncompressor(module: WasmModule): Uncompressor {
       );
     const outputStart = INPUT_START + input.byteLength;
     const end = outputStart + out.length;
-    if (memory.buffer.byteLength < end) {
-      memory.grow(Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE);
-    }
+    reserve(memory, end);
     const bytes = new Uint8Array(memory.buffer);
     bytes.set(input, INPUT_START);
     const code = uncompress(INPUT_START, input.byteLength, outputStart);

@@ -12,29 +12,33 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../config.js';
 
-/** The settings an SDK client is built from (a config holds more). */
-export type ClientConfig = Pick<
-  StorageConfig,
-  'AWS_REGION' | 'AWS_ENDPOINT_URL_S3' | 'AWS_ENDPOINT_URL_DYNAMODB'
-> &
-  Partial<Pick<StorageConfig, RetryVariable>>;
-
-/** Every key of {@link ClientConfig}, to copy a client's settings out of a whole config. */
-export const CLIENT_SETTINGS = [
+/** The config's variables a client is built from: endpoints, then retries and timeouts. */
+const ENDPOINT_VARIABLES = [
   'AWS_REGION',
   'AWS_ENDPOINT_URL_S3',
   'AWS_ENDPOINT_URL_DYNAMODB',
+] as const;
+const RETRY_VARIABLES = [
   'CARTPIPE_AWS_MAX_ATTEMPTS',
   'CARTPIPE_AWS_CONNECT_TIMEOUT_MS',
   'CARTPIPE_AWS_SOCKET_TIMEOUT_MS',
-] as const satisfies readonly (keyof ClientConfig)[];
+] as const;
+type RetryVariable = (typeof RETRY_VARIABLES)[number];
+
+/** The settings an SDK client is built from (a config holds more). */
+export type ClientConfig = Pick<StorageConfig, (typeof ENDPOINT_VARIABLES)[number]> &
+  Partial<Pick<StorageConfig, RetryVariable>>;
+
+/** A client's settings out of a whole config (those it sets), e.g. to send to another thread. */
+export function clientSettings(config: ClientConfig): ClientConfig {
+  const picked = Object.fromEntries(
+    [...ENDPOINT_VARIABLES, ...RETRY_VARIABLES].map((name) => [name, config[name]]),
+  ) as ClientConfig;
+  return definedOnly(picked) as ClientConfig;
+}
+
 /** Explicit credentials (local servers); omitted, the SDK's default provider chain applies. */
 export type Credentials = { accessKeyId: string; secretAccessKey: string };
-
-type RetryVariable =
-  | 'CARTPIPE_AWS_MAX_ATTEMPTS'
-  | 'CARTPIPE_AWS_CONNECT_TIMEOUT_MS'
-  | 'CARTPIPE_AWS_SOCKET_TIMEOUT_MS';
 
 /** The config defaults (src/config.ts), for callers that build a client without the config. */
 const DEFAULTS: Required<Pick<StorageConfig, RetryVariable>> = {

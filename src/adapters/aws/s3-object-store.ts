@@ -14,7 +14,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, StorageError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore, StoreOpener } from '../../ports/object-store.js';
-import { CLIENT_SETTINGS, s3Client, type ClientConfig, type Credentials } from './clients.js';
+import { clientSettings, s3Client, type ClientConfig, type Credentials } from './clients.js';
 
 const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
 /** Failed body reads in a row (without progress) before a read gives up. */
@@ -235,10 +235,8 @@ export interface S3StoreOptions {
  * client, connections and credentials from the same chain).
  */
 export function openS3ObjectStore(options: S3StoreOptions): S3ObjectStore {
-  const { bucket, config, credentials } = options;
-  const settings: ClientConfig = Object.fromEntries(
-    CLIENT_SETTINGS.flatMap((name) => (config[name] === undefined ? [] : [[name, config[name]]])),
-  ) as ClientConfig;
+  const { bucket, credentials } = options;
+  const settings = clientSettings(options.config);
   return new S3ObjectStore(s3Client(settings, credentials), bucket, {
     module: import.meta.url,
     export: 'openS3ObjectStore',
