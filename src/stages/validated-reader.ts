@@ -125,14 +125,14 @@ export class ValidatedReader {
     columns?: readonly string[],
   ): AsyncIterable<Columns> {
     const { entity, wanted, prefixes } = this.plan(entityName, dates, columns);
-    // Listed, and the first part fetched, from now on rather than when first iterated: a profile
-    // asking for two entities has the second's first part on its way while it folds the first.
+    // Listed, and the first parts fetched (FETCH_AHEAD_BYTES, at least one), from now on rather
+    // than when first iterated: a profile asking for two entities has the second's parts on their
+    // way while it folds the first, and a compute-kpi period waiting for its turn to fold has its
+    // parts in hand when the turn comes, instead of holding the turn through round trips (with
+    // only the first part fetched ahead, 20 ms a store call made 20M rows 7.9 -> 12.8 s).
     const parts = this.committedParts(prefixes);
-    const first = parts.then((list) =>
-      list.length > 0 ? quietly(this.fetch(list[0]!, wanted)) : undefined,
-    );
-    quietly(first);
-    return this.latest(entity, parts, wanted, first);
+    const started = quietly(parts.then((list) => this.startFetches(list, wanted)));
+    return this.latest(entity, parts, wanted, started);
   }
 
   private plan(
@@ -210,7 +210,7 @@ export class ValidatedReader {
     entity: EntitySpec,
     listing: Promise<readonly ObjectInfo[]>,
     wanted: readonly string[],
-    first?: Promise<FetchedPart | undefined>,
+    started?: Promise<readonly Promise<FetchedPart>[]>,
   ): AsyncGenerator<Columns> {
     const parts = await listing;
     const keyColumns = entity.key ?? [];
@@ -218,7 +218,7 @@ export class ValidatedReader {
     const marked =
       keyColumns.length > 0 && runs.size > 1 ? await this.marks(parts, keyColumns) : undefined;
     let row = 0;
-    for await (const { file, metadata } of this.inOrder(parts, wanted, first)) {
+    for await (const { file, metadata } of this.inOrder(parts, wanted, started)) {
       this.partsRead += 1;
       for await (const batch of readParquet(file, {
         columns: wanted,
@@ -267,18 +267,36 @@ export class ValidatedReader {
   }
 
   /**
+   * Fetches of the first of `parts`: as many as FETCH_AHEAD_BYTES holds, and at least one.
+   */
+  private startFetches(
+    parts: readonly ObjectInfo[],
+    columns: readonly string[],
+  ): Promise<FetchedPart>[] {
+    const fetches: Promise<FetchedPart>[] = [];
+    let bytes = 0;
+    for (const part of parts) {
+      if (fetches.length > 0 && bytes + part.size > FETCH_AHEAD_BYTES) break;
+      bytes += part.size;
+      fetches.push(quietly(this.fetch(part, columns)));
+    }
+    return fetches;
+  }
+
+  /**
    * The parts' bytes (for decoding `columns`) in order. Parts are fetched ahead of the one being
    * decoded, up to {@link FETCH_AHEAD_BYTES} of them (at least the next): an S3 GET is a round
-   * trip, and a date's parts one after another were that many round trips per period. `first`:
-   * the first part, if already on its way.
+   * trip, and a date's parts one after another were that many round trips per period.
+   * `started`: fetches of the first parts, if already on their way ({@link startFetches}).
    */
   private async *inOrder(
     parts: readonly ObjectInfo[],
     columns: readonly string[],
-    first?: Promise<FetchedPart | undefined>,
+    started?: Promise<readonly Promise<FetchedPart>[]>,
   ): AsyncGenerator<FetchedPart> {
-    const fetches: Promise<FetchedPart | undefined>[] = [];
-    let ahead = 0; // bytes fetched and not yet handed out
+    const fetches: Promise<FetchedPart | undefined>[] = started ? [...(await started)] : [];
+    // bytes fetched and not yet handed out
+    let ahead = parts.slice(0, fetches.length).reduce((sum, part) => sum + part.size, 0);
     const fetchUpTo = (current: number) => {
       while (
         fetches.length < parts.length &&
@@ -286,7 +304,7 @@ export class ValidatedReader {
       ) {
         const part = parts[fetches.length]!;
         ahead += part.size;
-        fetches.push(fetches.length === 0 && first ? first : quietly(this.fetch(part, columns)));
+        fetches.push(quietly(this.fetch(part, columns)));
       }
     };
     for (let i = 0; i < parts.length; i++) {

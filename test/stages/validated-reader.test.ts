@@ -276,4 +276,50 @@ describe('ValidatedReader', () => {
     // The same rows as whole parts give.
     expect(await read(t.store)).toEqual(ranged);
   });
+
+  it("starts fetching a date's parts when asked, before its first batch is taken", async () => {
+    const date = '2024-07-01';
+    for (const part of [0, 1, 2]) {
+      await commitOrdersPart(
+        'run-p',
+        date,
+        part,
+        [part * 10, part * 10 + 1],
+        (name, orderId, row) =>
+          ({
+            order_id: orderId,
+            user_id: 7,
+            status: 'complete',
+            created_at: Date.UTC(2024, 6, 1, 12),
+            _run_id: 'run-p',
+            _loaded_at: 9_000,
+            _source_file: `orders-${part}.csv`,
+            _source_row: row + 2,
+          })[name] ?? null,
+      );
+    }
+    const fetched: string[] = [];
+    let allFetched: () => void;
+    const all = new Promise<void>((resolve) => (allFetched = resolve));
+    const counting = Object.create(t.store) as typeof t.store;
+    counting.get = async (key: string) => {
+      fetched.push(key);
+      if (fetched.length === 3) allFetched();
+      return t.store.get(key);
+    };
+    const r = new ValidatedReader(counting, thelook, new CommittedRuns(t.store));
+    const batches = r.batches('orders', date, ['order_id']);
+    // Not iterated yet: a compute-kpi period waiting for its turn to fold is in this state, and
+    // its parts (small ones: all three fit the fetch-ahead budget) are already on their way.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), 10_000);
+    });
+    expect(await Promise.race([all.then(() => 'fetched' as const), timeout])).toBe('fetched');
+    clearTimeout(timer);
+    const ids: Value[] = [];
+    for await (const batch of batches) ids.push(...batch.order_id!);
+    expect(ids.sort((a, b) => Number(a) - Number(b))).toEqual([0, 1, 10, 11, 20, 21]);
+    expect(fetched).toHaveLength(3); // each part once
+  });
 });
