@@ -26,9 +26,8 @@ lint: install ## type check, eslint, prettier, terraform fmt check, Glue schemas
 fmt: install tf-fmt ## format sources (prettier) and Terraform (hcl-tools)
 	$(NPM) run fmt
 
-test: build ## run every test: type check, unit, local S3/DynamoDB, moto tier, infrastructure, image build steps
-	@# ts-jest compiles each test without checking its types: the sources and tests are checked here.
-	npx tsc --noEmit -p tsconfig.json
+test: build lint ## run every test: lint (types, eslint, prettier, terraform fmt), unit, local S3/DynamoDB, moto tier, infrastructure, image build steps
+	@# ts-jest compiles each test without checking its types: lint's type check covers sources and tests.
 	$(NPM) test
 	$(MAKE) --no-print-directory image-check
 
