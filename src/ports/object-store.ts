@@ -49,6 +49,44 @@ export async function listAll(store: ObjectStore, prefix: string): Promise<Objec
   return out;
 }
 
+/** How far {@link getInOrder} fetches ahead of the object it hands out. */
+export interface FetchAhead {
+  /** Bytes of objects fetched and not yet handed out (at least `minObjects` are, whatever size). */
+  bytes?: number;
+  minObjects?: number;
+  /** Requests in flight at most, however small the objects. */
+  maxObjects?: number;
+}
+
+/**
+ * The objects' bytes in the given order, each fetched ahead of its turn (as `ahead` allows): on
+ * S3 each GET is a round trip, and objects read one after another are that many round trips in a
+ * row (validate read a history of 365 days' parts that way, ~1,500 GETs before its first row).
+ */
+export async function* getInOrder(
+  store: ObjectStore,
+  objects: readonly ObjectInfo[],
+  ahead: FetchAhead = {},
+): AsyncGenerator<{ object: ObjectInfo; bytes: Uint8Array }> {
+  const { bytes: aheadBytes = 8 * 1024 * 1024, minObjects = 4, maxObjects = 32 } = ahead;
+  const fetches: (Promise<Uint8Array> | undefined)[] = [];
+  let bytesAhead = 0;
+  for (let i = 0; i < objects.length; i++) {
+    while (fetches.length < objects.length && fetches.length - i < maxObjects) {
+      const next = objects[fetches.length]!;
+      if (fetches.length - i >= minObjects && bytesAhead + next.size > aheadBytes) break;
+      bytesAhead += next.size;
+      const fetch = store.get(next.key);
+      fetch.catch(() => undefined); // awaited in its turn; rejected early, it is not unhandled
+      fetches.push(fetch);
+    }
+    const bytes = await fetches[i]!;
+    fetches[i] = undefined; // handed out: not kept here
+    bytesAhead -= objects[i]!.size;
+    yield { object: objects[i]!, bytes };
+  }
+}
+
 export async function getJson<T>(store: ObjectStore, key: string): Promise<T> {
   return JSON.parse(Buffer.from(await store.get(key)).toString('utf8')) as T;
 }

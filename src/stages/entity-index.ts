@@ -5,7 +5,7 @@
  */
 import { layout, parseOutputKey } from '../contracts/layout.js';
 import { bufferOf, readParquet, type Columns, type Value } from '../formats/parquet.js';
-import type { ObjectStore } from '../ports/object-store.js';
+import { getInOrder, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import type { CommittedRuns } from './committed-runs.js';
 import { KeyVersionTable } from './key-table.js';
 
@@ -77,12 +77,18 @@ export async function loadKeyIndex(
     if (!last) distinct.set(id, (last = { date, loadedAt, runId }));
     return last;
   };
+  const parts: ObjectInfo[] = [];
+  const partitionOf = new Map<string, { date: string | undefined; runId: string }>();
   for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
     const { date, runId } = parseOutputKey(object.key);
     if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;
     if (!(await committed.isCommitted(runId))) continue;
-    const file = bufferOf(await store.get(object.key));
-    for await (const columns of readParquet(file, {
+    parts.push(object);
+    partitionOf.set(object.key, { date, runId });
+  }
+  for await (const { object, bytes } of getInOrder(store, parts)) {
+    const { date, runId } = partitionOf.get(object.key)!;
+    for await (const columns of readParquet(bufferOf(bytes), {
       columns: [...keyColumns, '_loaded_at', '_run_id'],
     })) {
       const loaded = columns._loaded_at!;

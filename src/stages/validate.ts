@@ -20,7 +20,7 @@ import {
   type Columns,
   type Value,
 } from '../formats/parquet.js';
-import { listAll, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
+import { getInOrder, listAll, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import { StageThreads, workerCount } from '../workers/threads.js';
 import { getProfile } from '../profiles/registry.js';
 import { dateInZone } from '../profiles/time.js';
@@ -741,13 +741,16 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     const names = entity.columns.map((c) => c.name);
     const pending = new Map<Key, HeldRow>();
     let anonymous = 0;
+    const parts: ObjectInfo[] = [];
     for await (const object of ctx.store.list(
       layout.entityPrefix('held', run.dataset, entity.name),
     )) {
       const heldBy = parseOutputKey(object.key).runId;
       if (!heldBy || heldBy === runId || !object.key.endsWith('.parquet')) continue;
-      if (!(await committed.isCommitted(heldBy))) continue;
-      for await (const cols of readParquet(bufferOf(await ctx.store.get(object.key)))) {
+      if (await committed.isCommitted(heldBy)) parts.push(object);
+    }
+    for await (const { bytes } of getInOrder(ctx.store, parts)) {
+      for await (const cols of readParquet(bufferOf(bytes))) {
         for (let i = 0; i < cols._run_id!.length; i++) {
           const version = {
             loadedAt: cols._loaded_at![i] as number,
