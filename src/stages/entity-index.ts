@@ -55,6 +55,8 @@ export function newer(
 /**
  * Latest version per key among the committed runs' parts of validated/<dataset>/<entity>/,
  * skipping `excludeRunId` (the run being validated: its earlier attempt is not "seen before").
+ * With `only`, the index keeps just the keys it holds: all parts' keys are still read, but the
+ * table stays the size of `only` rather than of the history.
  */
 export async function loadKeyIndex(
   store: ObjectStore,
@@ -63,6 +65,7 @@ export async function loadKeyIndex(
   keyColumns: readonly string[],
   excludeRunId: string,
   committed: CommittedRuns,
+  only?: { has(key: Key): boolean },
 ): Promise<KeyVersionTable<KeyVersion>> {
   // Shared: validate's threads look parents up in it without a copy each.
   const index = new KeyVersionTable<KeyVersion>({ shared: true });
@@ -94,7 +97,7 @@ export async function loadKeyIndex(
       const loaded = columns._loaded_at!;
       for (let i = 0; i < loaded.length; i++) {
         const key = keyOf(columns, keyColumns, i);
-        if (key === undefined) continue;
+        if (key === undefined || (only && !only.has(key))) continue;
         const version = versionOf(
           date,
           loaded[i] as number,

@@ -790,7 +790,22 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   ): Promise<void> {
     if (pending.size === 0) return;
     const names = entity.columns.map((c) => c.name);
-    const known = await earlierIndex(entity);
+    // Only the held keys' versions are looked up: unless the entity's whole index is loaded
+    // anyway (as a parent's), a table of the pending keys, not of the entity's history (which
+    // grows with every batch: 1M order_items keys for a few held rows at 1M rows).
+    const known =
+      earlier.get(entity.name) ??
+      (entity.key
+        ? await loadKeyIndex(
+            ctx.store,
+            run.dataset,
+            entity.name,
+            entity.key,
+            runId,
+            committed,
+            pending,
+          )
+        : await earlierIndex(entity));
     const lookups = new Map(
       Object.entries(parents).map(([name, tables]) => [name, parentLookup(tables)]),
     );
