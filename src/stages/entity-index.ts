@@ -55,8 +55,9 @@ export function newer(
 /**
  * Latest version per key among the committed runs' parts of validated/<dataset>/<entity>/,
  * skipping `excludeRunId` (the run being validated: its earlier attempt is not "seen before").
- * With `only`, the index keeps just the keys it holds: all parts' keys are still read, but the
- * table stays the size of `only` rather than of the history.
+ * With `only` (asked for only when there are earlier parts to read), the index keeps just the
+ * keys it returns: all parts' keys are still read, but the table stays that set's size rather than
+ * the history's. Undefined from it: every key.
  */
 export async function loadKeyIndex(
   store: ObjectStore,
@@ -65,7 +66,7 @@ export async function loadKeyIndex(
   keyColumns: readonly string[],
   excludeRunId: string,
   committed: CommittedRuns,
-  only?: { has(key: Key): boolean },
+  only?: () => Promise<{ has(key: Key): boolean } | undefined>,
 ): Promise<KeyVersionTable<KeyVersion>> {
   // Shared: validate's threads look parents up in it without a copy each.
   const index = new KeyVersionTable<KeyVersion>({ shared: true });
@@ -89,6 +90,7 @@ export async function loadKeyIndex(
     parts.push(object);
     partitionOf.set(object.key, { date, runId });
   }
+  const wanted = parts.length > 0 ? await only?.() : undefined;
   for await (const { object, bytes } of getInOrder(store, parts)) {
     const { date, runId } = partitionOf.get(object.key)!;
     for await (const columns of readParquet(bufferOf(bytes), {
@@ -97,7 +99,7 @@ export async function loadKeyIndex(
       const loaded = columns._loaded_at!;
       for (let i = 0; i < loaded.length; i++) {
         const key = keyOf(columns, keyColumns, i);
-        if (key === undefined || (only && !only.has(key))) continue;
+        if (key === undefined || (wanted && !wanted.has(key))) continue;
         const version = versionOf(
           date,
           loaded[i] as number,

@@ -32,6 +32,7 @@ import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-
 import {
   bucketOfKey,
   FrozenKeyVersions,
+  KeySet,
   KeyTable,
   KeyVersionTable,
   TAG_LIMIT,
@@ -227,6 +228,17 @@ function normalised(spec: EntitySpec['columns'][number], value: Value): Value {
   return spec.enum && typeof value === 'string' ? value.trim().toLowerCase() : value;
 }
 
+/** A raw text as validation parses it: undefined when empty or not parseable. */
+function parsedRawValue(
+  spec: EntitySpec['columns'][number],
+  text: string | null | undefined,
+  parseContext: { timeZone: string },
+): Value | undefined {
+  if (text === null || text === undefined || text.trim() === '') return undefined;
+  const parsed = parseCell(spec, text, parseContext);
+  return parsed instanceof ParseFailure ? undefined : normalised(spec, parsed);
+}
+
 /** The columns of raw/ validate reads, in spill order. */
 function rawColumnNames(entity: EntitySpec): string[] {
   const rawNames = entity.columns.filter((c) => !c.derive).map((c) => c.name);
@@ -247,10 +259,7 @@ function rawKeyReader(
   const parseContext = { timeZone };
   const keyValue = (raw: Columns, i: number, k: number): Value | undefined => {
     const spec = entity.columns[k]!;
-    const text = raw[spec.name]?.[i] as string | null | undefined;
-    if (text === null || text === undefined || text.trim() === '') return undefined;
-    const parsed = parseCell(spec, text, parseContext);
-    return parsed instanceof ParseFailure ? undefined : normalised(spec, parsed);
+    return parsedRawValue(spec, raw[spec.name]?.[i] as string | null | undefined, parseContext);
   };
   // Values by column index, reused row after row (composite keys only).
   const values: Value[] = new Array<Value>(entity.columns.length).fill(null);
@@ -574,11 +583,69 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const spillDir = mkdtempSync(join(tmpdir(), 'cartpipe-validate-'));
   const isParent = new Set(profile.entities.flatMap((e) => (e.parents ?? []).map((p) => p.entity)));
 
+  /** Rows held by earlier runs, per entity with parents (read once, dropped once released). */
+  const pendingByEntity = new Map<string, Promise<Map<Key, HeldRow>>>();
+  const pendingHeld = (entity: EntitySpec) => {
+    let pending = pendingByEntity.get(entity.name);
+    if (!pending) {
+      pending = entity.parents?.length
+        ? heldByEarlierRuns(entity)
+        : Promise.resolve(new Map<Key, HeldRow>());
+      pendingByEntity.set(entity.name, pending);
+    }
+    return pending;
+  };
+  /**
+   * The keys of `parent` this batch can look up: its children's values of the parent column in
+   * this run's raw rows (parsed as validation parses them) and in the rows earlier runs hold.
+   * Undefined (every key) when a child derives that column rather than reading it.
+   */
+  const referencedKeys = async (parent: EntitySpec): Promise<KeySet | undefined> => {
+    const referenced = new KeySet();
+    const parseContext = { timeZone };
+    for (const child of profile.entities) {
+      const names = child.columns.map((c) => c.name);
+      for (const link of child.parents ?? []) {
+        if (link.entity !== parent.name) continue;
+        const spec = child.columns.find((c) => c.name === link.column)!;
+        if (spec.derive) return undefined;
+        const raw = await listAll(
+          ctx.store,
+          layout.runOutputPrefix('raw', run.dataset, child.name, runId),
+        );
+        for await (const { bytes } of getInOrder(ctx.store, raw)) {
+          for await (const cols of readParquet(bufferOf(bytes), { columns: [link.column] })) {
+            for (const text of cols[link.column]!) {
+              const value = parsedRawValue(spec, text as string | null, parseContext);
+              if (value !== undefined && value !== null) referenced.add(value as Key);
+            }
+          }
+        }
+        for (const row of (await pendingHeld(child)).values()) {
+          const value = row.values[names.indexOf(link.column)];
+          if (value !== undefined && value !== null) referenced.add(value as Key);
+        }
+      }
+    }
+    return referenced;
+  };
+  /**
+   * A parent's keys validated by earlier runs: only those this batch refers to (the history
+   * grows with every batch; a day's batch refers to a day's worth of it).
+   */
   const earlierIndex = async (entity: EntitySpec) => {
     let index = earlier.get(entity.name);
     if (!index) {
       index = entity.key
-        ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed)
+        ? await loadKeyIndex(
+            ctx.store,
+            run.dataset,
+            entity.name,
+            entity.key,
+            runId,
+            committed,
+            () => referencedKeys(entity),
+          )
         : new KeyVersionTable<KeyVersion>({ shared: true });
       earlier.set(entity.name, index);
     }
@@ -599,9 +666,8 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   try {
     for (const entity of entitiesInOrder(profile)) {
       const parents = await parentTables(entity);
-      const pending = entity.parents?.length
-        ? await heldByEarlierRuns(entity)
-        : new Map<Key, HeldRow>();
+      const pending = await pendingHeld(entity);
+      pendingByEntity.delete(entity.name);
       // Which held keys this batch validates anew: asked of the threads, which see every key.
       let heldKeys: KeyTable | undefined;
       if (entity.key && pending.size > 0) {
@@ -790,22 +856,14 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   ): Promise<void> {
     if (pending.size === 0) return;
     const names = entity.columns.map((c) => c.name);
-    // Only the held keys' versions are looked up: unless the entity's whole index is loaded
-    // anyway (as a parent's), a table of the pending keys, not of the entity's history (which
-    // grows with every batch: 1M order_items keys for a few held rows at 1M rows).
-    const known =
-      earlier.get(entity.name) ??
-      (entity.key
-        ? await loadKeyIndex(
-            ctx.store,
-            run.dataset,
-            entity.name,
-            entity.key,
-            runId,
-            committed,
-            pending,
-          )
-        : await earlierIndex(entity));
+    // Only the held keys' versions are looked up: a table of the pending keys, not of the
+    // entity's history (which grows with every batch: 1M order_items keys for a few held rows at
+    // 1M rows). Not a parent's index of the entity: that holds the keys its children refer to.
+    const known = entity.key
+      ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed, () =>
+          Promise.resolve(pending),
+        )
+      : new KeyVersionTable<KeyVersion>();
     const lookups = new Map(
       Object.entries(parents).map(([name, tables]) => [name, parentLookup(tables)]),
     );
