@@ -72,6 +72,21 @@ describe('ValidatedReader', () => {
     await putJson(t.store, layout.stageReport(runId, 'validate'), { status: 'SUCCEEDED' });
   }
 
+  /** commitOrdersPart's values for complete orders created at noon of `date`, by `userOf`. */
+  const completeOrder =
+    (runId: string, date: string, part: number, loadedAt: number, userOf: (id: number) => number) =>
+    (name: string, orderId: number, row: number): Value =>
+      ({
+        order_id: orderId,
+        user_id: userOf(orderId),
+        status: 'complete',
+        created_at: Date.parse(`${date}T12:00:00Z`),
+        _run_id: runId,
+        _loaded_at: loadedAt,
+        _source_file: `orders-${part}.csv`,
+        _source_row: row + 2,
+      })[name] ?? null;
+
   const reader = (cache: UndatedRowsCache) =>
     new ValidatedReader(t.store, thelook, new CommittedRuns(t.store), cache);
 
@@ -187,17 +202,7 @@ describe('ValidatedReader', () => {
         '2024-05-01',
         part,
         part === 0 ? [10, 11] : [12],
-        (name, orderId, row) =>
-          ({
-            order_id: orderId,
-            user_id: orderId * 100,
-            status: 'complete',
-            created_at: Date.UTC(2024, 4, 1, 12),
-            _run_id: 'run-o',
-            _loaded_at: 5_000,
-            _source_file: `orders-${part}.csv`,
-            _source_row: row + 2,
-          })[name] ?? null,
+        completeOrder('run-o', '2024-05-01', part, 5_000, (orderId) => orderId * 100),
       );
     }
     const { batches, gets, partsRead } = await readBatches('orders', ['user_id', 'order_id']);
@@ -285,17 +290,7 @@ describe('ValidatedReader', () => {
         date,
         part,
         [part * 10, part * 10 + 1],
-        (name, orderId, row) =>
-          ({
-            order_id: orderId,
-            user_id: 7,
-            status: 'complete',
-            created_at: Date.UTC(2024, 6, 1, 12),
-            _run_id: 'run-p',
-            _loaded_at: 9_000,
-            _source_file: `orders-${part}.csv`,
-            _source_row: row + 2,
-          })[name] ?? null,
+        completeOrder('run-p', date, part, 9_000, () => 7),
       );
     }
     const fetched: string[] = [];
