@@ -105,7 +105,7 @@ export const JOB_ENV = {
     .min(0)
     .default(0)
     .describe(
-      'worker threads of a stage (upload: an input file each; validate: key buckets each; compute-kpi: a KPI period each); 0 = one per CPU the task may use',
+      "worker threads of a stage (upload: an input file each; validate: key buckets each; compute-kpi: a KPI period each); 0 = one per CPU the task may use (validate: no more than one per 4 MiB of the batch's raw Parquet)",
     ),
   CARTPIPE_VALIDATE_BUCKET_BYTES: positiveInt
     .default(DEFAULT_VALIDATE_BUCKET_BYTES)

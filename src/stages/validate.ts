@@ -563,6 +563,28 @@ export async function validateBuckets(
   }
 }
 
+/**
+ * Raw bytes (Parquet, as upload wrote them) worth a thread of validate's own: ~1 s of work
+ * (~100k rows of order_items). Below it a worker's start (~0.2-0.3 s of CPU: its isolate, the
+ * stage's modules, on AWS an S3 client) and its heap cost more than it gives: a one-day batch at
+ * 1M rows took 1.13 s and 152 MB on two threads, 1.0 s and 97 MB on one.
+ */
+export const VALIDATE_BYTES_PER_THREAD = 4 * 1024 * 1024;
+
+/**
+ * validate's threads: CARTPIPE_WORKERS when set to a number; when 0 (one per CPU), no more than
+ * the batch's raw bytes are worth ({@link VALIDATE_BYTES_PER_THREAD}), so a daily batch of a
+ * few thousand rows runs on one thread whatever the task's CPUs.
+ */
+export function validateThreads(
+  setting: number | undefined,
+  rawBytes: number,
+  cpus: number,
+): number {
+  if (setting !== 0) return workerCount(setting);
+  return Math.max(1, Math.min(cpus, Math.ceil(rawBytes / VALIDATE_BYTES_PER_THREAD)));
+}
+
 export async function runValidate(ctx: StageContext, run: RunManifest): Promise<ValidateResult> {
   const profile = getProfile(run.dataset);
   const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = ctx.config;
@@ -577,7 +599,19 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const releaseWriters: PartWriter[] = [];
   // Pieces follow the thread count, and buckets the input's size: re-runs on the same task
   // size write the same bytes, as a cluster's output files follow its task count.
-  const threads = new StageThreads(ctx, workerCount(ctx.config.CARTPIPE_WORKERS));
+  const rawBytes = (
+    await Promise.all(
+      profile.entities.map((e) =>
+        listAll(ctx.store, layout.runOutputPrefix('raw', run.dataset, e.name, runId)),
+      ),
+    )
+  )
+    .flat()
+    .reduce((sum, o) => sum + o.size, 0);
+  const threads = new StageThreads(
+    ctx,
+    validateThreads(ctx.config.CARTPIPE_WORKERS, rawBytes, workerCount(0)),
+  );
   const pieces = threads.size;
   const bucketBytes = ctx.config.CARTPIPE_VALIDATE_BUCKET_BYTES ?? DEFAULT_VALIDATE_BUCKET_BYTES;
   const spillDir = mkdtempSync(join(tmpdir(), 'cartpipe-validate-'));

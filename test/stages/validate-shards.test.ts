@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import type { LocalFile } from '../../src/cli/submit.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
 import { listAll } from '../../src/ports/object-store.js';
-import { splitInOrder } from '../../src/stages/validate.js';
+import {
+  splitInOrder,
+  VALIDATE_BYTES_PER_THREAD,
+  validateThreads,
+} from '../../src/stages/validate.js';
 import { rowsByPartition, startTestRuntime } from '../helpers/local.js';
 
 /**
@@ -204,5 +208,24 @@ describe('splitInOrder', () => {
     const split = splitInOrder(many, 4);
     expect(split).toHaveLength(4);
     expect(split.flat()).toEqual(many.map((p) => p.key));
+  });
+});
+
+describe('validateThreads', () => {
+  const MB = 1024 * 1024;
+
+  it('sizes "one per CPU" (0) by the batch: a daily batch gets one thread, a large one every CPU', () => {
+    expect(validateThreads(0, 100_000, 4)).toBe(1); // a day of a small shop
+    expect(validateThreads(0, 0, 4)).toBe(1);
+    expect(validateThreads(0, VALIDATE_BYTES_PER_THREAD + 1, 4)).toBe(2);
+    expect(validateThreads(0, 3 * VALIDATE_BYTES_PER_THREAD, 4)).toBe(3);
+    expect(validateThreads(0, 500 * MB, 4)).toBe(4);
+    expect(validateThreads(0, 500 * MB, 2)).toBe(2);
+  });
+
+  it('keeps a number set in CARTPIPE_WORKERS whatever the batch, and one thread when unset', () => {
+    expect(validateThreads(3, 10, 2)).toBe(3);
+    expect(validateThreads(1, 500 * MB, 8)).toBe(1);
+    expect(validateThreads(undefined, 500 * MB, 8)).toBe(1);
   });
 });
