@@ -49,7 +49,7 @@ export async function listAll(store: ObjectStore, prefix: string): Promise<Objec
   return out;
 }
 
-/** How far {@link getInOrder} fetches ahead of the object it hands out. */
+/** How far {@link fetchInOrder} fetches ahead of the object it hands out. */
 export interface FetchAhead {
   /** Bytes of objects fetched and not yet handed out (at least `minObjects` are, whatever size). */
   bytes?: number;
@@ -59,32 +59,48 @@ export interface FetchAhead {
 }
 
 /**
- * The objects' bytes in the given order, each fetched ahead of its turn (as `ahead` allows): on
- * S3 each GET is a round trip, and objects read one after another are that many round trips in a
- * row (validate read a history of 365 days' parts that way, ~1,500 GETs before its first row).
+ * `fetch` of each object, handed out in the given order, each begun ahead of its turn (as `ahead`
+ * allows; the first ones when this is called, not when first iterated): on S3 each GET is a round
+ * trip, and objects read one after another are that many round trips in a row (validate read a
+ * history of 365 days' parts that way, ~1,500 GETs before its first row).
  */
-export async function* getInOrder(
+export function fetchInOrder<O extends { size: number }, T>(
+  objects: readonly O[],
+  fetch: (object: O) => Promise<T>,
+  ahead: FetchAhead = {},
+): AsyncGenerator<{ object: O; fetched: T }> {
+  const { bytes: aheadBytes = 8 * 1024 * 1024, minObjects = 4, maxObjects = 32 } = ahead;
+  const fetches: (Promise<T> | undefined)[] = [];
+  let bytesAhead = 0;
+  const fetchAheadOf = (current: number) => {
+    while (fetches.length < objects.length && fetches.length - current < maxObjects) {
+      const next = objects[fetches.length]!;
+      if (fetches.length - current >= minObjects && bytesAhead + next.size > aheadBytes) break;
+      bytesAhead += next.size;
+      const fetching = fetch(next);
+      fetching.catch(() => undefined); // awaited in its turn; rejected early, it is not unhandled
+      fetches.push(fetching);
+    }
+  };
+  fetchAheadOf(0);
+  return (async function* () {
+    for (let i = 0; i < objects.length; i++) {
+      fetchAheadOf(i);
+      const fetched = await fetches[i]!;
+      fetches[i] = undefined; // handed out: not kept here
+      bytesAhead -= objects[i]!.size;
+      yield { object: objects[i]!, fetched };
+    }
+  })();
+}
+
+/** The objects' bytes in the given order, fetched ahead ({@link fetchInOrder}). */
+export function getInOrder(
   store: ObjectStore,
   objects: readonly ObjectInfo[],
-  ahead: FetchAhead = {},
-): AsyncGenerator<{ object: ObjectInfo; bytes: Uint8Array }> {
-  const { bytes: aheadBytes = 8 * 1024 * 1024, minObjects = 4, maxObjects = 32 } = ahead;
-  const fetches: (Promise<Uint8Array> | undefined)[] = [];
-  let bytesAhead = 0;
-  for (let i = 0; i < objects.length; i++) {
-    while (fetches.length < objects.length && fetches.length - i < maxObjects) {
-      const next = objects[fetches.length]!;
-      if (fetches.length - i >= minObjects && bytesAhead + next.size > aheadBytes) break;
-      bytesAhead += next.size;
-      const fetch = store.get(next.key);
-      fetch.catch(() => undefined); // awaited in its turn; rejected early, it is not unhandled
-      fetches.push(fetch);
-    }
-    const bytes = await fetches[i]!;
-    fetches[i] = undefined; // handed out: not kept here
-    bytesAhead -= objects[i]!.size;
-    yield { object: objects[i]!, bytes };
-  }
+  ahead?: FetchAhead,
+): AsyncGenerator<{ object: ObjectInfo; fetched: Uint8Array }> {
+  return fetchInOrder(objects, (object) => store.get(object.key), ahead);
 }
 
 export async function getJson<T>(store: ObjectStore, key: string): Promise<T> {

@@ -91,7 +91,7 @@ export async function loadKeyIndex(
     partitionOf.set(object.key, { date, runId });
   }
   const wanted = parts.length > 0 ? await only?.() : undefined;
-  for await (const { object, bytes } of getInOrder(store, parts)) {
+  for await (const { object, fetched: bytes } of getInOrder(store, parts)) {
     const { date, runId } = partitionOf.get(object.key)!;
     for await (const columns of readParquet(bufferOf(bytes), {
       columns: [...keyColumns, '_loaded_at', '_run_id'],

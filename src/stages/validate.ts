@@ -647,7 +647,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
           ctx.store,
           layout.runOutputPrefix('raw', run.dataset, child.name, runId),
         );
-        for await (const { bytes } of getInOrder(ctx.store, raw)) {
+        for await (const { fetched: bytes } of getInOrder(ctx.store, raw)) {
           for await (const cols of readParquet(bufferOf(bytes), { columns: [link.column] })) {
             for (const text of cols[link.column]!) {
               const value = parsedRawValue(spec, text as string | null, parseContext);
@@ -849,7 +849,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
       if (!heldBy || heldBy === runId || !object.key.endsWith('.parquet')) continue;
       if (await committed.isCommitted(heldBy)) parts.push(object);
     }
-    for await (const { bytes } of getInOrder(ctx.store, parts)) {
+    for await (const { fetched: bytes } of getInOrder(ctx.store, parts)) {
       for await (const cols of readParquet(bufferOf(bytes))) {
         for (let i = 0; i < cols._run_id!.length; i++) {
           const version = {

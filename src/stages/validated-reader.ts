@@ -16,7 +16,12 @@ import {
   type Value,
 } from '../formats/parquet.js';
 import { PAGE_ROWS } from '../formats/parquet-encoder.js';
-import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
+import {
+  fetchInOrder,
+  type FetchAhead,
+  type ObjectInfo,
+  type ObjectStore,
+} from '../ports/object-store.js';
 import type { EntitySpec, Profile } from '../profiles/types.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS } from './context.js';
@@ -49,8 +54,12 @@ export class UndatedRowsCache {
  */
 const BATCH_ROWS = PAGE_ROWS;
 
-/** Bytes of parts a reader fetches ahead of the one it decodes (see ValidatedReader.inOrder). */
-const FETCH_AHEAD_BYTES = 4 * 1024 * 1024;
+/**
+ * How far a reader fetches parts ahead of the one it decodes: 4 MB of them, and at least the next
+ * (an S3 GET is a round trip, and a date's parts one after another were that many round trips per
+ * period).
+ */
+const FETCH_AHEAD: FetchAhead = { bytes: 4 * 1024 * 1024, minObjects: 2 };
 
 /**
  * Parts up to this size are fetched whole, in one request. A larger one is read as its footer and
@@ -125,13 +134,13 @@ export class ValidatedReader {
     columns?: readonly string[],
   ): AsyncIterable<Columns> {
     const { entity, wanted, prefixes } = this.plan(entityName, dates, columns);
-    // Listed, and the first parts fetched (FETCH_AHEAD_BYTES, at least one), from now on rather
-    // than when first iterated: a profile asking for two entities has the second's parts on their
-    // way while it folds the first, and a compute-kpi period waiting for its turn to fold has its
-    // parts in hand when the turn comes, instead of holding the turn through round trips (with
-    // only the first part fetched ahead, 20 ms a store call made 20M rows 7.9 -> 12.8 s).
+    // Listed, and the first parts fetched (FETCH_AHEAD), from now on rather than when first
+    // iterated: a profile asking for two entities has the second's parts on their way while it
+    // folds the first, and a compute-kpi period waiting for its turn to fold has its parts in hand
+    // when the turn comes, instead of holding the turn through round trips (with only the first
+    // part fetched ahead, 20 ms a store call made 20M rows 7.9 -> 12.8 s).
     const parts = this.committedParts(prefixes);
-    const started = quietly(parts.then((list) => this.startFetches(list, wanted)));
+    const started = quietly(parts.then((list) => this.inOrder(list, wanted)));
     return this.latest(entity, parts, wanted, started);
   }
 
@@ -210,7 +219,7 @@ export class ValidatedReader {
     entity: EntitySpec,
     listing: Promise<readonly ObjectInfo[]>,
     wanted: readonly string[],
-    started?: Promise<readonly Promise<FetchedPart>[]>,
+    started?: Promise<AsyncIterable<{ fetched: FetchedPart }>>,
   ): AsyncGenerator<Columns> {
     const parts = await listing;
     const keyColumns = entity.key ?? [];
@@ -218,7 +227,10 @@ export class ValidatedReader {
     const marked =
       keyColumns.length > 0 && runs.size > 1 ? await this.marks(parts, keyColumns) : undefined;
     let row = 0;
-    for await (const { file, metadata } of this.inOrder(parts, wanted, started)) {
+    const ordered = started ? await started : this.inOrder(parts, wanted);
+    for await (const {
+      fetched: { file, metadata },
+    } of ordered) {
       this.partsRead += 1;
       for await (const batch of readParquet(file, {
         columns: wanted,
@@ -266,54 +278,9 @@ export class ValidatedReader {
     return { file: sparseBufferOf(part.size, pieces), metadata };
   }
 
-  /**
-   * Fetches of the first of `parts`: as many as FETCH_AHEAD_BYTES holds, and at least one.
-   */
-  private startFetches(
-    parts: readonly ObjectInfo[],
-    columns: readonly string[],
-  ): Promise<FetchedPart>[] {
-    const fetches: Promise<FetchedPart>[] = [];
-    let bytes = 0;
-    for (const part of parts) {
-      if (fetches.length > 0 && bytes + part.size > FETCH_AHEAD_BYTES) break;
-      bytes += part.size;
-      fetches.push(quietly(this.fetch(part, columns)));
-    }
-    return fetches;
-  }
-
-  /**
-   * The parts' bytes (for decoding `columns`) in order. Parts are fetched ahead of the one being
-   * decoded, up to {@link FETCH_AHEAD_BYTES} of them (at least the next): an S3 GET is a round
-   * trip, and a date's parts one after another were that many round trips per period.
-   * `started`: fetches of the first parts, if already on their way ({@link startFetches}).
-   */
-  private async *inOrder(
-    parts: readonly ObjectInfo[],
-    columns: readonly string[],
-    started?: Promise<readonly Promise<FetchedPart>[]>,
-  ): AsyncGenerator<FetchedPart> {
-    const fetches: Promise<FetchedPart | undefined>[] = started ? [...(await started)] : [];
-    // bytes fetched and not yet handed out
-    let ahead = parts.slice(0, fetches.length).reduce((sum, part) => sum + part.size, 0);
-    const fetchUpTo = (current: number) => {
-      while (
-        fetches.length < parts.length &&
-        (fetches.length <= current + 1 || ahead + parts[fetches.length]!.size <= FETCH_AHEAD_BYTES)
-      ) {
-        const part = parts[fetches.length]!;
-        ahead += part.size;
-        fetches.push(quietly(this.fetch(part, columns)));
-      }
-    };
-    for (let i = 0; i < parts.length; i++) {
-      fetchUpTo(i);
-      const fetched = (await fetches[i]!) ?? (await this.fetch(parts[i]!, columns));
-      fetches[i] = Promise.resolve(undefined); // handed out: not kept here
-      ahead -= parts[i]!.size;
-      yield fetched;
-    }
+  /** The parts' bytes for decoding `columns`, in order, fetched ahead ({@link FETCH_AHEAD}). */
+  private inOrder(parts: readonly ObjectInfo[], columns: readonly string[]) {
+    return fetchInOrder(parts, (part) => this.fetch(part, columns), FETCH_AHEAD);
   }
 
   /**
@@ -335,7 +302,9 @@ export class ValidatedReader {
     const runIndex = new Map<string, number>();
     const latest = new KeyTable();
     let rows = 0;
-    for await (const { file, metadata } of this.inOrder(parts, decoded)) {
+    for await (const {
+      fetched: { file, metadata },
+    } of this.inOrder(parts, decoded)) {
       for await (const cols of readParquet(file, {
         columns: decoded,
         batchRows: BATCH_ROWS,

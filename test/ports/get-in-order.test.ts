@@ -48,7 +48,7 @@ describe('getInOrder (objects read in order, fetched ahead)', () => {
 
   async function readAll(store: ObjectStore, list: ObjectInfo[], ahead?: FetchAhead) {
     const read: { key: string; first: number; size: number }[] = [];
-    for await (const { object, bytes } of getInOrder(store, list, ahead)) {
+    for await (const { object, fetched: bytes } of getInOrder(store, list, ahead)) {
       read.push({ key: object.key, first: bytes[0]!, size: bytes.byteLength });
     }
     return read;
