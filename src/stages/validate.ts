@@ -599,18 +599,23 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const releaseWriters: PartWriter[] = [];
   // Pieces follow the thread count, and buckets the input's size: re-runs on the same task
   // size write the same bytes, as a cluster's output files follow its task count.
-  const rawBytes = (
+  // This run's raw parts of each entity, listed once: they size the threads, the buckets and the
+  // parent keys a batch refers to.
+  const rawParts = new Map(
     await Promise.all(
-      profile.entities.map((e) =>
-        listAll(ctx.store, layout.runOutputPrefix('raw', run.dataset, e.name, runId)),
+      profile.entities.map(
+        async (e) =>
+          [
+            e.name,
+            await listAll(ctx.store, layout.runOutputPrefix('raw', run.dataset, e.name, runId)),
+          ] as const,
       ),
-    )
-  )
-    .flat()
-    .reduce((sum, o) => sum + o.size, 0);
+    ),
+  );
+  const batchRawBytes = [...rawParts.values()].flat().reduce((sum, o) => sum + o.size, 0);
   const threads = new StageThreads(
     ctx,
-    validateThreads(ctx.config.CARTPIPE_WORKERS, rawBytes, workerCount(0)),
+    validateThreads(ctx.config.CARTPIPE_WORKERS, batchRawBytes, workerCount(0)),
   );
   const pieces = threads.size;
   const bucketBytes = ctx.config.CARTPIPE_VALIDATE_BUCKET_BYTES ?? DEFAULT_VALIDATE_BUCKET_BYTES;
@@ -643,11 +648,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         if (link.entity !== parent.name) continue;
         const spec = child.columns.find((c) => c.name === link.column)!;
         if (spec.derive) return undefined;
-        const raw = await listAll(
-          ctx.store,
-          layout.runOutputPrefix('raw', run.dataset, child.name, runId),
-        );
-        for await (const { fetched: bytes } of getInOrder(ctx.store, raw)) {
+        for await (const { fetched: bytes } of getInOrder(ctx.store, rawParts.get(child.name)!)) {
           for await (const cols of readParquet(bufferOf(bytes), { columns: [link.column] })) {
             for (const text of cols[link.column]!) {
               const value = parsedRawValue(spec, text as string | null, parseContext);
@@ -708,10 +709,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         heldKeys = new KeyTable(pending.size, true);
         for (const id of pending.keys()) heldKeys.set(id, 1);
       }
-      const raw = await listAll(
-        ctx.store,
-        layout.runOutputPrefix('raw', run.dataset, entity.name, runId),
-      );
+      const raw = rawParts.get(entity.name)!;
       const rawBytes = raw.reduce((sum, o) => sum + o.size, 0);
       // As many buckets as the batch needs to keep each one's keys small, a multiple of the
       // pieces so that each thread gets as many.
