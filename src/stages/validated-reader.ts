@@ -4,17 +4,7 @@
  * one (also when it moved to another of the dates read).
  */
 import { layout, parseOutputKey } from '../contracts/layout.js';
-import type { AsyncBuffer, FileMetaData } from 'hyparquet';
-import {
-  bufferOf,
-  columnChunkRanges,
-  readFooter,
-  readParquet,
-  sparseBufferOf,
-  type BytesBuffer,
-  type Columns,
-  type Value,
-} from '../formats/parquet.js';
+import { readParquet, type Columns, type Value } from '../formats/parquet.js';
 import { PAGE_ROWS } from '../formats/parquet-encoder.js';
 import {
   fetchInOrder,
@@ -27,6 +17,7 @@ import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS } from './context.js';
 import { keyOf, newer } from './entity-index.js';
 import { KeyTable } from './key-table.js';
+import { fetchPartColumns, WHOLE_PART_BYTES, type FetchedPart } from './parquet-parts.js';
 
 /**
  * Undated entities' rows (thelook's products) kept across the readers of one compute-kpi run,
@@ -60,24 +51,6 @@ const BATCH_ROWS = PAGE_ROWS;
  * period).
  */
 const FETCH_AHEAD: FetchAhead = { bytes: 4 * 1024 * 1024, minObjects: 2 };
-
-/**
- * Parts up to this size are fetched whole, in one request. A larger one is read as its footer and
- * then only the chunks of the columns decoded (thelook's KPIs decode 4 of items' 14 columns, ~30%
- * of the bytes), so a period holds, and S3 sends, only what it decodes. Below it, the second
- * round trip costs about what the bytes it saves would take to arrive (256 KB made compute-kpi
- * ~10% slower at 5M rows on the folder store, three or four requests a part instead of one).
- */
-const WHOLE_PART_BYTES = 1024 * 1024;
-
-/** Bytes between two wanted column chunks that are read rather than skipped by another request. */
-const RANGE_GAP_BYTES = 64 * 1024;
-
-/** A part's bytes as fetched: whole, or its wanted column chunks with the footer that maps them. */
-interface FetchedPart {
-  file: BytesBuffer;
-  metadata?: FileMetaData;
-}
 
 export class ValidatedReader {
   private readonly cache = new Map<string, Promise<Columns>>();
@@ -256,26 +229,9 @@ export class ValidatedReader {
     }
   }
 
-  /**
-   * A part's bytes for decoding `columns`: the whole part when small ({@link WHOLE_PART_BYTES}),
-   * else its footer and then those columns' chunks (ranged GETs, several at once).
-   */
+  /** A part's bytes for decoding `columns` ({@link fetchPartColumns}). */
   private async fetch(part: ObjectInfo, columns: readonly string[]): Promise<FetchedPart> {
-    if (part.size <= this.wholePartBytes) return { file: bufferOf(await this.store.get(part.key)) };
-    // The footer's bytes, copied into the ArrayBuffer hyparquet parses (16 KB, once a part).
-    const remote: AsyncBuffer = {
-      byteLength: part.size,
-      slice: async (start, end = part.size) =>
-        bufferOf(await this.store.getRange(part.key, start, end)).slice(0),
-    };
-    const metadata = await readFooter(remote);
-    const pieces = await Promise.all(
-      columnChunkRanges(metadata, columns, RANGE_GAP_BYTES).map(async ([start, end]) => ({
-        start,
-        bytes: await this.store.getRange(part.key, start, end),
-      })),
-    );
-    return { file: sparseBufferOf(part.size, pieces), metadata };
+    return fetchPartColumns(this.store, part, columns, { wholePartBytes: this.wholePartBytes });
   }
 
   /** The parts' bytes for decoding `columns`, in order, fetched ahead ({@link FETCH_AHEAD}). */

@@ -1,0 +1,62 @@
+/**
+ * Fetching some columns of the pipeline's Parquet parts from the store: the whole part when it
+ * is small, else its footer and then only those columns' chunks. Shared by the validated reader
+ * (compute-kpi, sinks) and validate's index of earlier keys.
+ */
+import type { AsyncBuffer, FileMetaData } from 'hyparquet';
+import {
+  bufferOf,
+  columnChunkRanges,
+  readFooter,
+  sparseBufferOf,
+  type BytesBuffer,
+} from '../formats/parquet.js';
+import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
+
+/**
+ * Parts up to this size are fetched whole, in one request. A larger one is read as its footer and
+ * then only the chunks of the columns decoded (thelook's KPIs decode 4 of items' 14 columns, ~30%
+ * of the bytes), so a reader holds, and S3 sends, only what it decodes. Below it, the second
+ * round trip costs about what the bytes it saves would take to arrive (256 KB made compute-kpi
+ * ~10% slower at 5M rows on the folder store, three or four requests a part instead of one).
+ */
+export const WHOLE_PART_BYTES = 1024 * 1024;
+
+/** Bytes between two wanted column chunks that are read rather than skipped by another request. */
+const RANGE_GAP_BYTES = 64 * 1024;
+
+export interface FetchedPart {
+  file: BytesBuffer;
+  /** The part's footer, when it was fetched by ranges (the footer maps the chunks). */
+  metadata?: FileMetaData;
+}
+
+export interface FetchPartOptions {
+  /** Parts up to this size are fetched whole (default {@link WHOLE_PART_BYTES}). */
+  wholePartBytes?: number;
+}
+
+/** The bytes of `part` for decoding `columns` (see the module's comment). */
+export async function fetchPartColumns(
+  store: ObjectStore,
+  part: ObjectInfo,
+  columns: readonly string[],
+  options: FetchPartOptions = {},
+): Promise<FetchedPart> {
+  const { wholePartBytes = WHOLE_PART_BYTES } = options;
+  if (part.size <= wholePartBytes) return { file: bufferOf(await store.get(part.key)) };
+  // The footer's bytes, copied into the ArrayBuffer hyparquet parses (16 KB, once a part).
+  const remote: AsyncBuffer = {
+    byteLength: part.size,
+    slice: async (start, end = part.size) =>
+      bufferOf(await store.getRange(part.key, start, end)).slice(0),
+  };
+  const metadata = await readFooter(remote);
+  const pieces = await Promise.all(
+    columnChunkRanges(metadata, columns, RANGE_GAP_BYTES).map(async ([start, end]) => ({
+      start,
+      bytes: await store.getRange(part.key, start, end),
+    })),
+  );
+  return { file: sparseBufferOf(part.size, pieces), metadata };
+}
