@@ -20,7 +20,13 @@ import {
   type Columns,
   type Value,
 } from '../formats/parquet.js';
-import { getInOrder, listAll, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
+import {
+  fetchInOrder,
+  getInOrder,
+  listAll,
+  type ObjectInfo,
+  type ObjectStore,
+} from '../ports/object-store.js';
 import { StageThreads, workerCount } from '../workers/threads.js';
 import { getProfile } from '../profiles/registry.js';
 import { dateInZone } from '../profiles/time.js';
@@ -41,6 +47,7 @@ import {
   type KeyVersionData,
 } from './key-table.js';
 import { PartWriter, removeStaleOutputs, SpilledPartWriter } from './outputs.js';
+import { fetchPartColumns } from './parquet-parts.js';
 import { readSpill, spillPath, SpillWriter } from './spill.js';
 import { rawSchema } from './upload.js';
 
@@ -669,8 +676,14 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         if (link.entity !== parent.name) continue;
         const spec = child.columns.find((c) => c.name === link.column)!;
         if (spec.derive) return undefined;
-        for await (const { fetched: bytes } of getInOrder(ctx.store, rawParts.get(child.name)!)) {
-          for await (const cols of readParquet(bufferOf(bytes), { columns: [link.column] })) {
+        // Of a large raw part, only that column's chunks are fetched (fetchPartColumns).
+        const columns = [link.column];
+        const fetchPart = (part: ObjectInfo) => fetchPartColumns(ctx.store, part, columns);
+        for await (const { fetched } of fetchInOrder(rawParts.get(child.name)!, fetchPart)) {
+          for await (const cols of readParquet(fetched.file, {
+            columns,
+            ...(fetched.metadata ? { metadata: fetched.metadata } : {}),
+          })) {
             for (const text of cols[link.column]!) {
               const value = parsedRawValue(spec, text as string | null, parseContext);
               if (value !== undefined && value !== null) referenced.add(value as Key);
