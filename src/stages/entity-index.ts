@@ -63,8 +63,8 @@ export function newer(
  * Of each part only the key and version columns are fetched when it is large enough to be read
  * by ranges ({@link fetchPartColumns}): a daily batch reads every earlier part's keys, ~3 of
  * thelook's orders' and items' columns (at 20M rows of history 1.18 GB of whole parts, 0.35 GB
- * of their key and version columns). `fetching`: how parts are fetched (tests read small parts
- * by ranges).
+ * of their key and version columns). `options`: how parts are fetched (tests read small parts by
+ * ranges), and which runs' parts are worth reading at all.
  */
 export async function loadKeyIndex(
   store: ObjectStore,
@@ -74,8 +74,18 @@ export async function loadKeyIndex(
   excludeRunId: string,
   committed: CommittedRuns,
   only?: () => Promise<{ has(key: Key): boolean } | undefined>,
-  fetching: FetchPartOptions = {},
+  options: FetchPartOptions & {
+    /** Which committed earlier runs can hold a wanted version (default: every one). */
+    runs?: (runId: string) => Promise<boolean>;
+  } = {},
 ): Promise<KeyVersionTable<KeyVersion>> {
+  const { runs, ...fetching } = options;
+  const wantedRuns = new Map<string, Promise<boolean>>();
+  const isWantedRun = (runId: string) => {
+    let answer = wantedRuns.get(runId);
+    if (!answer) wantedRuns.set(runId, (answer = runs ? runs(runId) : Promise.resolve(true)));
+    return answer;
+  };
   // Shared: validate's threads look parents up in it without a copy each.
   const index = new KeyVersionTable<KeyVersion>({ shared: true });
   // Keys share their version object: one per (date, load time, run), not one per key.
@@ -94,7 +104,7 @@ export async function loadKeyIndex(
   for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
     const { date, runId } = parseOutputKey(object.key);
     if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;
-    if (!(await committed.isCommitted(runId))) continue;
+    if (!(await committed.isCommitted(runId)) || !(await isWantedRun(runId))) continue;
     parts.push(object);
     partitionOf.set(object.key, { date, runId });
   }

@@ -12,7 +12,7 @@ import { layout, parseOutputKey } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
 import { addCounts, emptyCounts, type EntityCounts } from '../contracts/report.js';
 import { DEFAULT_VALIDATE_BUCKET_BYTES } from '../config.js';
-import { DataQualityError, type CartpipeError } from '../errors.js';
+import { DataQualityError, NotFoundError, type CartpipeError } from '../errors.js';
 import {
   bufferOf,
   readParquet,
@@ -23,6 +23,7 @@ import {
 import {
   fetchInOrder,
   getInOrder,
+  getJson,
   listAll,
   type ObjectInfo,
   type ObjectStore,
@@ -650,6 +651,23 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   const spillDir = mkdtempSync(join(tmpdir(), 'cartpipe-validate-'));
   const isParent = new Set(profile.entities.flatMap((e) => (e.parents ?? []).map((p) => p.entity)));
 
+  /** When each earlier run was created (its rows' load time), from its manifest. */
+  const createdAt = new Map<string, Promise<number | undefined>>();
+  const runCreatedAt = (id: string) => {
+    let answer = createdAt.get(id);
+    if (!answer) {
+      answer = getJson<RunManifest>(ctx.store, layout.runManifest(id)).then(
+        (manifest) => Date.parse(manifest.createdAt),
+        (error: unknown) => {
+          if (error instanceof NotFoundError) return undefined;
+          throw error;
+        },
+      );
+      createdAt.set(id, answer);
+    }
+    return answer;
+  };
+
   /** Rows held by earlier runs, per entity with parents (read once, dropped once released). */
   const pendingByEntity = new Map<string, Promise<Map<Key, HeldRow>>>();
   const pendingHeld = (entity: EntitySpec) => {
@@ -909,6 +927,29 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
   }
 
   /**
+   * Which earlier runs may hold a version of a held key loaded at or after the held row (what
+   * releasing looks for): a run's rows are loaded at its creation or, released copies, earlier,
+   * and the holding run itself has no valid row of a key it holds (a batch holds a key or
+   * validates it). So a run created before every other holding run's rows were loaded holds none:
+   * a daily batch releasing the rows its history held reads the parts of the runs since, not
+   * the entity's whole history (the first batch's 730 items parts at 20M rows: 20M keys).
+   */
+  function mayHoldNewerVersion(pending: Map<Key, HeldRow>): (id: string) => Promise<boolean> {
+    const heldSince = new Map<string, number>();
+    for (const { version } of pending.values()) {
+      const since = heldSince.get(version.runId);
+      if (since === undefined || version.loadedAt < since)
+        heldSince.set(version.runId, version.loadedAt);
+    }
+    return async (id) => {
+      const created = await runCreatedAt(id);
+      if (created === undefined || Number.isNaN(created)) return true;
+      for (const [holder, since] of heldSince) if (holder !== id && created >= since) return true;
+      return false;
+    };
+  }
+
+  /**
    * Releases the held rows whose parents are now known into this run's output, unless this
    * batch carries a valid row of the same key (`validNow`) or one was validated since.
    */
@@ -926,8 +967,15 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     // entity's history (which grows with every batch: 1M order_items keys for a few held rows at
     // 1M rows). Not a parent's index of the entity: that holds the keys its children refer to.
     const known = entity.key
-      ? await loadKeyIndex(ctx.store, run.dataset, entity.name, entity.key, runId, committed, () =>
-          Promise.resolve(pending),
+      ? await loadKeyIndex(
+          ctx.store,
+          run.dataset,
+          entity.name,
+          entity.key,
+          runId,
+          committed,
+          () => Promise.resolve(pending),
+          { runs: mayHoldNewerVersion(pending) },
         )
       : new KeyVersionTable<KeyVersion>();
     const lookups = new Map(

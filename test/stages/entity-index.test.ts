@@ -121,6 +121,26 @@ describe('loadKeyIndex', () => {
     expect(all.has(250)).toBe(false);
   });
 
+  it('reads no part of a run the caller rules out', async () => {
+    const { store, bytes } = countingStore(t.store);
+    const asked: string[] = [];
+    const index = await loadKeyIndex(
+      store,
+      'thelook',
+      'orders',
+      ['order_id'],
+      'run-now',
+      new CommittedRuns(store),
+      undefined,
+      { runs: (id) => (asked.push(id), Promise.resolve(id !== 'run-a')) },
+    );
+    expect(index.has(1)).toBe(false);
+    expect(index.get(250)?.runId).toBe('run-b');
+    expect(bytes.has(keys['run-a/2024-01-01']!)).toBe(false);
+    expect(bytes.has(keys['run-a/2024-01-02']!)).toBe(false);
+    expect(asked.sort()).toEqual(['run-a', 'run-b', 'run-c']); // once a run, not once a part
+  });
+
   it('fetches only the key and version columns of a part read by ranges', async () => {
     const { store, bytes } = countingStore(t.store);
     const by = (wholePartBytes: number) =>
