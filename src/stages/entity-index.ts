@@ -53,6 +53,14 @@ export function newer(
   return a.loadedAt > b.loadedAt || (a.loadedAt === b.loadedAt && a.runId > b.runId);
 }
 
+/** The keys a caller wants from an index, asked for when there are parts to read (undefined: all). */
+export type WantedKeys = () => Promise<{ has(key: Key): boolean } | undefined>;
+
+export type KeyIndexOptions = FetchPartOptions & {
+  /** Which committed earlier runs can hold a wanted version (default: every one). */
+  runs?: (runId: string) => Promise<boolean>;
+};
+
 /**
  * Latest version per key among the committed runs' parts of validated/<dataset>/<entity>/,
  * skipping `excludeRunId` (the run being validated: its earlier attempt is not "seen before").
@@ -73,11 +81,8 @@ export async function loadKeyIndex(
   keyColumns: readonly string[],
   excludeRunId: string,
   committed: CommittedRuns,
-  only?: () => Promise<{ has(key: Key): boolean } | undefined>,
-  options: FetchPartOptions & {
-    /** Which committed earlier runs can hold a wanted version (default: every one). */
-    runs?: (runId: string) => Promise<boolean>;
-  } = {},
+  only?: WantedKeys,
+  options: KeyIndexOptions = {},
 ): Promise<KeyVersionTable<KeyVersion>> {
   const { runs, ...fetching } = options;
   const wantedRuns = new Map<string, Promise<boolean>>();

@@ -35,7 +35,15 @@ import type { ColumnSpec, EntitySpec, Profile } from '../profiles/types.js';
 import { parseCell, ParseFailure } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS, type StageConfig, type StageContext } from './context.js';
-import { keyOf, loadKeyIndex, newer, type Key, type KeyVersion } from './entity-index.js';
+import {
+  keyOf,
+  loadKeyIndex,
+  newer,
+  type Key,
+  type KeyIndexOptions,
+  type KeyVersion,
+  type WantedKeys,
+} from './entity-index.js';
 import {
   bucketOfKey,
   FrozenKeyVersions,
@@ -716,6 +724,13 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     }
     return referenced;
   };
+  /** An entity's keys validated by earlier committed runs ({@link loadKeyIndex}). */
+  const earlierKeys = (
+    entity: EntitySpec,
+    key: readonly string[],
+    only: WantedKeys,
+    options?: KeyIndexOptions,
+  ) => loadKeyIndex(ctx.store, run.dataset, entity.name, key, runId, committed, only, options);
   /**
    * A parent's keys validated by earlier runs: only those this batch refers to (the history
    * grows with every batch; a day's batch refers to a day's worth of it).
@@ -724,15 +739,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     let index = earlier.get(entity.name);
     if (!index) {
       index = entity.key
-        ? await loadKeyIndex(
-            ctx.store,
-            run.dataset,
-            entity.name,
-            entity.key,
-            runId,
-            committed,
-            () => referencedKeys(entity),
-          )
+        ? await earlierKeys(entity, entity.key, () => referencedKeys(entity))
         : new KeyVersionTable<KeyVersion>({ shared: true });
       earlier.set(entity.name, index);
     }
@@ -967,16 +974,9 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     // entity's history (which grows with every batch: 1M order_items keys for a few held rows at
     // 1M rows). Not a parent's index of the entity: that holds the keys its children refer to.
     const known = entity.key
-      ? await loadKeyIndex(
-          ctx.store,
-          run.dataset,
-          entity.name,
-          entity.key,
-          runId,
-          committed,
-          () => Promise.resolve(pending),
-          { runs: mayHoldNewerVersion(pending) },
-        )
+      ? await earlierKeys(entity, entity.key, () => Promise.resolve(pending), {
+          runs: mayHoldNewerVersion(pending),
+        })
       : new KeyVersionTable<KeyVersion>();
     const lookups = new Map(
       Object.entries(parents).map(([name, tables]) => [name, parentLookup(tables)]),

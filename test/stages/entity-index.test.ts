@@ -7,7 +7,11 @@ import { ParquetFileWriter, type Value } from '../../src/formats/parquet.js';
 import { putJson, type ObjectStore } from '../../src/ports/object-store.js';
 import { getProfile } from '../../src/profiles/registry.js';
 import { CommittedRuns } from '../../src/stages/committed-runs.js';
-import { loadKeyIndex } from '../../src/stages/entity-index.js';
+import {
+  loadKeyIndex,
+  type KeyIndexOptions,
+  type WantedKeys,
+} from '../../src/stages/entity-index.js';
 import { KeySet } from '../../src/stages/key-table.js';
 import { validatedSchema } from '../../src/stages/validate.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
@@ -91,16 +95,26 @@ describe('loadKeyIndex', () => {
     return set;
   };
 
-  it('keeps only the wanted keys, at their latest versions', async () => {
-    const index = await loadKeyIndex(
-      t.store,
+  /** loadKeyIndex of thelook's orders for a run `run-now` (or `excluding`), over `store`. */
+  const ordersIndex = (
+    store: ObjectStore,
+    only?: WantedKeys,
+    options?: KeyIndexOptions,
+    excluding = 'run-now',
+  ) =>
+    loadKeyIndex(
+      store,
       'thelook',
       'orders',
       ['order_id'],
-      'run-now',
-      new CommittedRuns(t.store),
-      () => Promise.resolve(wantedOf(150, 250, 999)),
+      excluding,
+      new CommittedRuns(store),
+      only,
+      options,
     );
+
+  it('keeps only the wanted keys, at their latest versions', async () => {
+    const index = await ordersIndex(t.store, () => Promise.resolve(wantedOf(150, 250, 999)));
     expect(index.get(150)).toEqual({ date: '2024-01-03', loadedAt: 2_000, runId: 'run-b' });
     expect(index.get(250)).toEqual({ date: '2024-01-03', loadedAt: 2_000, runId: 'run-b' });
     expect(index.has(999)).toBe(false);
@@ -108,14 +122,8 @@ describe('loadKeyIndex', () => {
   });
 
   it('reads every key when none are named, and no earlier attempt of the run itself', async () => {
-    const all = await loadKeyIndex(
-      t.store,
-      'thelook',
-      'orders',
-      ['order_id'],
-      'run-b', // as if run-b were validating again
-      new CommittedRuns(t.store),
-    );
+    // As if run-b were validating again.
+    const all = await ordersIndex(t.store, undefined, {}, 'run-b');
     expect(all.get(1)).toEqual({ date: '2024-01-01', loadedAt: 1_000, runId: 'run-a' });
     expect(all.get(150)).toEqual({ date: '2024-01-02', loadedAt: 1_000, runId: 'run-a' });
     expect(all.has(250)).toBe(false);
@@ -124,16 +132,9 @@ describe('loadKeyIndex', () => {
   it('reads no part of a run the caller rules out', async () => {
     const { store, bytes } = countingStore(t.store);
     const asked: string[] = [];
-    const index = await loadKeyIndex(
-      store,
-      'thelook',
-      'orders',
-      ['order_id'],
-      'run-now',
-      new CommittedRuns(store),
-      undefined,
-      { runs: (id) => (asked.push(id), Promise.resolve(id !== 'run-a')) },
-    );
+    const index = await ordersIndex(store, undefined, {
+      runs: (id) => (asked.push(id), Promise.resolve(id !== 'run-a')),
+    });
     expect(index.has(1)).toBe(false);
     expect(index.get(250)?.runId).toBe('run-b');
     expect(bytes.has(keys['run-a/2024-01-01']!)).toBe(false);
@@ -143,17 +144,7 @@ describe('loadKeyIndex', () => {
 
   it('fetches only the key and version columns of a part read by ranges', async () => {
     const { store, bytes } = countingStore(t.store);
-    const by = (wholePartBytes: number) =>
-      loadKeyIndex(
-        store,
-        'thelook',
-        'orders',
-        ['order_id'],
-        'run-now',
-        new CommittedRuns(store),
-        undefined,
-        { wholePartBytes },
-      );
+    const by = (wholePartBytes: number) => ordersIndex(store, undefined, { wholePartBytes });
     const key = keys['run-c/2024-01-04']!;
     const size = (await t.store.head(key))!.size;
     const whole = await by(Number.MAX_SAFE_INTEGER);
