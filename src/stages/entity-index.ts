@@ -4,11 +4,11 @@
  * reads only the columns asked for), so it stays small next to the data.
  */
 import { layout, parseOutputKey } from '../contracts/layout.js';
-import { readParquet, type Columns, type Value } from '../formats/parquet.js';
+import type { Columns, Value } from '../formats/parquet.js';
 import { fetchInOrder, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import type { CommittedRuns } from './committed-runs.js';
 import { KeyVersionTable } from './key-table.js';
-import { fetchPartColumns, type FetchPartOptions } from './parquet-parts.js';
+import { fetchPartColumns, readFetchedPart, type FetchPartOptions } from './parquet-parts.js';
 
 export type Key = string | number;
 
@@ -105,28 +105,27 @@ export async function loadKeyIndex(
     return last;
   };
   const parts: ObjectInfo[] = [];
-  const partitionOf = new Map<string, { date: string | undefined; runId: string }>();
   for await (const object of store.list(layout.entityPrefix('validated', dataset, entity))) {
-    const { date, runId } = parseOutputKey(object.key);
+    const { runId } = parseOutputKey(object.key);
     if (!runId || runId === excludeRunId || !object.key.endsWith('.parquet')) continue;
     if (!(await committed.isCommitted(runId)) || !(await isWantedRun(runId))) continue;
     parts.push(object);
-    partitionOf.set(object.key, { date, runId });
   }
   const wanted = parts.length > 0 ? await only?.() : undefined;
   const columns = [...keyColumns, '_loaded_at', '_run_id'];
   const fetchPart = (part: ObjectInfo) => fetchPartColumns(store, part, columns, fetching);
   for await (const { object, fetched } of fetchInOrder(parts, fetchPart)) {
-    const { date, runId } = partitionOf.get(object.key)!;
-    for await (const rows of readParquet(fetched.file, {
-      columns,
-      ...(fetched.metadata ? { metadata: fetched.metadata } : {}),
-    })) {
+    const { date, runId } = parseOutputKey(object.key); // runId: set, as listed above
+    for await (const rows of readFetchedPart(fetched, { columns })) {
       const loaded = rows._loaded_at!;
       for (let i = 0; i < loaded.length; i++) {
         const key = keyOf(rows, keyColumns, i);
         if (key === undefined || (wanted && !wanted.has(key))) continue;
-        const version = versionOf(date, loaded[i] as number, (rows._run_id![i] as string) ?? runId);
+        const version = versionOf(
+          date,
+          loaded[i] as number,
+          (rows._run_id![i] as string) ?? runId!,
+        );
         const known = index.get(key);
         if (!known || newer(version, known)) index.set(key, version);
       }

@@ -8,8 +8,10 @@ import {
   bufferOf,
   columnChunkRanges,
   readFooter,
+  readParquet,
   sparseBufferOf,
   type BytesBuffer,
+  type Columns,
 } from '../formats/parquet.js';
 import type { ObjectInfo, ObjectStore } from '../ports/object-store.js';
 
@@ -59,4 +61,15 @@ export async function fetchPartColumns(
     })),
   );
   return { file: sparseBufferOf(part.size, pieces), metadata };
+}
+
+/** A fetched part's rows ({@link readParquet}), with its footer when the fetch read it. */
+export function readFetchedPart(
+  fetched: FetchedPart,
+  options: { columns: readonly string[]; batchRows?: number },
+): AsyncGenerator<Columns> {
+  return readParquet(fetched.file, {
+    ...options,
+    ...(fetched.metadata ? { metadata: fetched.metadata } : {}),
+  });
 }

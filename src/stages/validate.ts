@@ -56,7 +56,7 @@ import {
   type KeyVersionData,
 } from './key-table.js';
 import { PartWriter, removeStaleOutputs, SpilledPartWriter } from './outputs.js';
-import { fetchPartColumns } from './parquet-parts.js';
+import { fetchPartColumns, readFetchedPart } from './parquet-parts.js';
 import { readSpill, spillPath, SpillWriter } from './spill.js';
 import { rawSchema } from './upload.js';
 
@@ -706,10 +706,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         const columns = [link.column];
         const fetchPart = (part: ObjectInfo) => fetchPartColumns(ctx.store, part, columns);
         for await (const { fetched } of fetchInOrder(rawParts.get(child.name)!, fetchPart)) {
-          for await (const cols of readParquet(fetched.file, {
-            columns,
-            ...(fetched.metadata ? { metadata: fetched.metadata } : {}),
-          })) {
+          for await (const cols of readFetchedPart(fetched, { columns })) {
             for (const text of cols[link.column]!) {
               const value = parsedRawValue(spec, text as string | null, parseContext);
               if (value !== undefined && value !== null) referenced.add(value as Key);

@@ -4,7 +4,7 @@
  * one (also when it moved to another of the dates read).
  */
 import { layout, parseOutputKey } from '../contracts/layout.js';
-import { readParquet, type Columns, type Value } from '../formats/parquet.js';
+import type { Columns, Value } from '../formats/parquet.js';
 import { PAGE_ROWS } from '../formats/parquet-encoder.js';
 import {
   fetchInOrder,
@@ -17,7 +17,12 @@ import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS } from './context.js';
 import { keyOf, newer } from './entity-index.js';
 import { KeyTable } from './key-table.js';
-import { fetchPartColumns, WHOLE_PART_BYTES, type FetchedPart } from './parquet-parts.js';
+import {
+  fetchPartColumns,
+  readFetchedPart,
+  WHOLE_PART_BYTES,
+  type FetchedPart,
+} from './parquet-parts.js';
 
 /**
  * Undated entities' rows (thelook's products) kept across the readers of one compute-kpi run,
@@ -201,14 +206,11 @@ export class ValidatedReader {
       keyColumns.length > 0 && runs.size > 1 ? await this.marks(parts, keyColumns) : undefined;
     let row = 0;
     const ordered = started ? await started : this.inOrder(parts, wanted);
-    for await (const {
-      fetched: { file, metadata },
-    } of ordered) {
+    for await (const { fetched } of ordered) {
       this.partsRead += 1;
-      for await (const batch of readParquet(file, {
+      for await (const batch of readFetchedPart(fetched, {
         columns: wanted,
         batchRows: BATCH_ROWS,
-        ...(metadata ? { metadata } : {}),
       })) {
         const length = batch[wanted[0]!]?.length ?? 0;
         const start = row;
@@ -258,13 +260,10 @@ export class ValidatedReader {
     const runIndex = new Map<string, number>();
     const latest = new KeyTable();
     let rows = 0;
-    for await (const {
-      fetched: { file, metadata },
-    } of this.inOrder(parts, decoded)) {
-      for await (const cols of readParquet(file, {
+    for await (const { fetched } of this.inOrder(parts, decoded)) {
+      for await (const cols of readFetchedPart(fetched, {
         columns: decoded,
         batchRows: BATCH_ROWS,
-        ...(metadata ? { metadata } : {}),
       })) {
         const loaded = cols._loaded_at!;
         const runs = cols._run_id!;
