@@ -25,7 +25,10 @@ export interface ObjectStore {
   readonly bucket: string;
   /** How another thread opens an equal store; a store without one is lent over a port. */
   readonly opener?: StoreOpener;
-  /** Whole object; throws NotFoundError when absent. */
+  /**
+   * Whole object; throws NotFoundError when absent. The bytes returned (here and by getRange)
+   * are the caller's: a copy no one else holds, which a reader may release when done with it.
+   */
   get(key: string): Promise<Uint8Array>;
   /**
    * Bytes [start, end) of an object, `start` within it (fewer bytes when it ends before `end`), as

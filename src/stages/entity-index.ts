@@ -8,7 +8,12 @@ import type { Columns, Value } from '../formats/parquet.js';
 import { fetchInOrder, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import type { CommittedRuns } from './committed-runs.js';
 import { KeyVersionTable } from './key-table.js';
-import { fetchPartColumns, readFetchedPart, type FetchPartOptions } from './parquet-parts.js';
+import {
+  discardFetchedPart,
+  fetchPartColumns,
+  readFetchedPart,
+  type FetchPartOptions,
+} from './parquet-parts.js';
 
 export type Key = string | number;
 
@@ -130,6 +135,7 @@ export async function loadKeyIndex(
         if (!known || newer(version, known)) index.set(key, version);
       }
     }
+    discardFetchedPart(fetched);
   }
   return index;
 }

@@ -17,7 +17,9 @@ import { CommittedRuns } from './committed-runs.js';
 import { LINEAGE_COLUMNS } from './context.js';
 import { keyOf, newer } from './entity-index.js';
 import { KeyTable } from './key-table.js';
+import type { Admit, Release } from './prefetch-budget.js';
 import {
+  discardFetchedPart,
   fetchPartColumns,
   readFetchedPart,
   WHOLE_PART_BYTES,
@@ -63,16 +65,23 @@ export class ValidatedReader {
   partsRead = 0;
 
   private readonly wholePartBytes: number;
+  private readonly admit: Admit | undefined;
 
-  /** `options.wholePartBytes`: parts up to this size are fetched whole ({@link WHOLE_PART_BYTES}). */
+  /**
+   * `options.wholePartBytes`: parts up to this size are fetched whole ({@link WHOLE_PART_BYTES}).
+   * `options.admit`: asked before each part of this reader's own rows is fetched, and given back
+   * when the part is handed out (compute-kpi's PrefetchBudget); undated rows, shared with other
+   * readers through the cache, are read without it.
+   */
   constructor(
     private readonly store: ObjectStore,
     private readonly profile: Profile,
     private readonly committed = new CommittedRuns(store),
     private readonly undated = new UndatedRowsCache(),
-    options: { wholePartBytes?: number } = {},
+    options: { wholePartBytes?: number; admit?: Admit } = {},
   ) {
     this.wholePartBytes = options.wholePartBytes ?? WHOLE_PART_BYTES;
+    this.admit = options.admit;
   }
 
   /**
@@ -86,13 +95,15 @@ export class ValidatedReader {
   ): Promise<Columns> {
     const { entity, wanted, prefixes, dated } = this.plan(entityName, dates, columns);
     // Dated rows are not kept, so a profile walking a month date by date holds one date at a time.
-    if (dated) return this.concatenated(entity, prefixes, wanted);
+    if (dated) return this.concatenated(entity, prefixes, wanted, this.admit);
     const id = `${entityName}|${wanted.join(',')}`;
     let rows = this.cache.get(id);
     if (!rows) {
+      // Not under this reader's admissions: another reader may wait for these rows, and this
+      // one's admissions may wait for that reader's turn.
       rows = this.committedParts(prefixes).then((parts) =>
         this.undated.get(id, parts.map((p) => `${p.key}@${p.etag}`).join('\n'), () =>
-          this.concatenated(entity, prefixes, wanted, parts),
+          this.concatenated(entity, prefixes, wanted, undefined, parts),
         ),
       );
       this.cache.set(id, rows);
@@ -118,8 +129,8 @@ export class ValidatedReader {
     // when the turn comes, instead of holding the turn through round trips (with only the first
     // part fetched ahead, 20 ms a store call made 20M rows 7.9 -> 12.8 s).
     const parts = this.committedParts(prefixes);
-    const started = quietly(parts.then((list) => this.inOrder(list, wanted)));
-    return this.latest(entity, parts, wanted, started);
+    const started = quietly(parts.then((list) => this.inOrder(list, wanted, this.admit)));
+    return this.latest(entity, parts, wanted, this.admit, started);
   }
 
   private plan(
@@ -163,12 +174,13 @@ export class ValidatedReader {
     entity: EntitySpec,
     prefixes: readonly string[],
     wanted: readonly string[],
+    admit: Admit | undefined,
     listed?: readonly ObjectInfo[],
   ): Promise<Columns> {
     const parts = listed ?? (await this.committedParts(prefixes));
     const batches: Columns[] = [];
     let total = 0;
-    for await (const batch of this.latest(entity, Promise.resolve(parts), wanted)) {
+    for await (const batch of this.latest(entity, Promise.resolve(parts), wanted, admit)) {
       batches.push(batch);
       total += batch[wanted[0]!]?.length ?? 0;
     }
@@ -197,15 +209,18 @@ export class ValidatedReader {
     entity: EntitySpec,
     listing: Promise<readonly ObjectInfo[]>,
     wanted: readonly string[],
+    admit: Admit | undefined,
     started?: Promise<AsyncIterable<{ fetched: FetchedPart }>>,
   ): AsyncGenerator<Columns> {
     const parts = await listing;
     const keyColumns = entity.key ?? [];
     const runs = new Set(parts.map((p) => parseOutputKey(p.key).runId));
     const marked =
-      keyColumns.length > 0 && runs.size > 1 ? await this.marks(parts, keyColumns) : undefined;
+      keyColumns.length > 0 && runs.size > 1
+        ? await this.marks(parts, keyColumns, admit)
+        : undefined;
     let row = 0;
-    const ordered = started ? await started : this.inOrder(parts, wanted);
+    const ordered = started ? await started : this.inOrder(parts, wanted, admit);
     for await (const { fetched } of ordered) {
       this.partsRead += 1;
       for await (const batch of readFetchedPart(fetched, {
@@ -228,6 +243,7 @@ export class ValidatedReader {
         for (const name of wanted) kept[name] = batch[name]!.filter((_, i) => keep[i] === 1);
         yield kept;
       }
+      discardFetchedPart(fetched);
     }
   }
 
@@ -236,9 +252,38 @@ export class ValidatedReader {
     return fetchPartColumns(this.store, part, columns, { wholePartBytes: this.wholePartBytes });
   }
 
-  /** The parts' bytes for decoding `columns`, in order, fetched ahead ({@link FETCH_AHEAD}). */
-  private inOrder(parts: readonly ObjectInfo[], columns: readonly string[]) {
-    return fetchInOrder(parts, (part) => this.fetch(part, columns), FETCH_AHEAD);
+  /**
+   * The parts' bytes for decoding `columns`, in order, fetched ahead ({@link FETCH_AHEAD}) as far
+   * as `admit` lets them (the first fetches start now, not when first iterated).
+   */
+  private inOrder(
+    parts: readonly ObjectInfo[],
+    columns: readonly string[],
+    admit: Admit | undefined,
+  ): AsyncGenerator<{ fetched: FetchedPart }> {
+    if (!admit) return fetchInOrder(parts, (part) => this.fetch(part, columns), FETCH_AHEAD);
+    // Admissions of parts not handed out yet, given back if the reading stops early.
+    const held = new Set<Release>();
+    const admitted = fetchInOrder(
+      parts,
+      async (part) => {
+        const release = await admit(part.size);
+        held.add(release);
+        return { release, part: await this.fetch(part, columns) };
+      },
+      FETCH_AHEAD,
+    );
+    return (async function* () {
+      try {
+        for await (const { fetched } of admitted) {
+          held.delete(fetched.release);
+          fetched.release();
+          yield { fetched: fetched.part };
+        }
+      } finally {
+        for (const release of held) release();
+      }
+    })();
   }
 
   /**
@@ -249,6 +294,7 @@ export class ValidatedReader {
   private async marks(
     parts: readonly ObjectInfo[],
     keyColumns: readonly string[],
+    admit: Admit | undefined,
   ): Promise<Uint8Array> {
     const decoded = [...new Set([...keyColumns, '_loaded_at', '_run_id'])];
     // Per row: typed arrays outside V8's heap, grown by doubling (the parts' sizes are not known
@@ -260,7 +306,7 @@ export class ValidatedReader {
     const runIndex = new Map<string, number>();
     const latest = new KeyTable();
     let rows = 0;
-    for await (const { fetched } of this.inOrder(parts, decoded)) {
+    for await (const { fetched } of this.inOrder(parts, decoded, admit)) {
       for await (const cols of readFetchedPart(fetched, {
         columns: decoded,
         batchRows: BATCH_ROWS,
@@ -301,6 +347,7 @@ export class ValidatedReader {
           }
         }
       }
+      discardFetchedPart(fetched);
     }
     return keep.subarray(0, rows);
   }

@@ -7,6 +7,7 @@ import { ParquetFileWriter, type Value } from '../../src/formats/parquet.js';
 import { listAll, putJson } from '../../src/ports/object-store.js';
 import { getProfile } from '../../src/profiles/registry.js';
 import { CommittedRuns } from '../../src/stages/committed-runs.js';
+import { PrefetchBudget } from '../../src/stages/prefetch-budget.js';
 import { UndatedRowsCache, ValidatedReader } from '../../src/stages/validated-reader.js';
 import { validatedSchema } from '../../src/stages/validate.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
@@ -316,5 +317,83 @@ describe('ValidatedReader', () => {
     for await (const batch of batches) ids.push(...batch.order_id!);
     expect(ids.sort((a, b) => Number(a) - Number(b))).toEqual([0, 1, 10, 11, 20, 21]);
     expect(fetched).toHaveLength(3); // each part once
+  });
+
+  it("fetches a waiting period's parts only as the thread's budget allows, its catalogue regardless", async () => {
+    const date = '2024-08-01';
+    for (const part of [0, 1, 2]) {
+      await commitOrdersPart(
+        'run-q',
+        date,
+        part,
+        [part * 10, part * 10 + 1],
+        completeOrder('run-q', date, part, 9_500, () => 3),
+      );
+    }
+    const gets: string[] = [];
+    const counting = Object.create(t.store) as typeof t.store;
+    counting.get = async (key: string) => {
+      gets.push(key);
+      return t.store.get(key);
+    };
+    const budget = new PrefetchBudget(1);
+    // Another waiting period holds the whole budget.
+    const held = await budget.admitter(new Promise<void>(() => undefined))(1);
+    let give!: () => void;
+    const turn = new Promise<void>((resolve) => (give = resolve));
+    let asked!: () => void;
+    const firstAsked = new Promise<void>((resolve) => (asked = resolve));
+    const admit = budget.admitter(turn);
+    const r = new ValidatedReader(counting, thelook, new CommittedRuns(t.store), undefined, {
+      admit: (bytes) => (asked(), admit(bytes)),
+    });
+    // The catalogue is shared with the thread's other periods (one of which may be the one this
+    // waits for), so it is read without waiting for room.
+    const catalogue = await r.rows('products', undefined, ['id', 'category']);
+    expect(catalogue.id).toEqual(expect.arrayContaining([1, 2]));
+    const batches = r.batches('orders', date, ['order_id']);
+    await firstAsked;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gets.filter((k) => k.includes('/orders/'))).toEqual([]);
+    give();
+    const ids: Value[] = [];
+    for await (const batch of batches) ids.push(...batch.order_id!);
+    expect(ids.sort((a, b) => Number(a) - Number(b))).toEqual([0, 1, 10, 11, 20, 21]);
+    expect(gets.filter((k) => k.includes('/orders/'))).toHaveLength(3);
+    // Every part handed out gave its bytes back; only the other period's remain.
+    expect(budget.inUse).toBe(1);
+    held();
+  });
+
+  it("frees each part's bytes once its rows are read, unless they share a buffer", async () => {
+    const date = '2024-09-01';
+    for (const part of [0, 1]) {
+      await commitOrdersPart(
+        'run-s',
+        date,
+        part,
+        [part * 10, part * 10 + 1],
+        completeOrder('run-s', date, part, 9_700, () => 4),
+      );
+    }
+    const returned: Uint8Array[] = [];
+    const store = Object.create(t.store) as typeof t.store;
+    store.get = async (key: string) => {
+      const bytes = await t.store.get(key);
+      // The second part comes as a view into a larger buffer (as a pooled Buffer would).
+      const shared = returned.length === 1;
+      // The first comes in a buffer of its own (a small S3 body may share Buffer's pool).
+      const out = shared ? new Uint8Array(bytes.byteLength + 8).subarray(8) : new Uint8Array(bytes);
+      if (shared) out.set(bytes);
+      returned.push(out);
+      return out;
+    };
+    const r = new ValidatedReader(store, thelook, new CommittedRuns(t.store));
+    const ids: Value[] = [];
+    for await (const batch of r.batches('orders', date, ['order_id'])) ids.push(...batch.order_id!);
+    expect(ids.sort((a, b) => Number(a) - Number(b))).toEqual([0, 1, 10, 11]);
+    expect(returned).toHaveLength(2);
+    expect(returned[0]!.byteLength).toBe(0); // detached: its memory is freed without a full GC
+    expect(returned[1]!.byteLength).toBeGreaterThan(0);
   });
 });
