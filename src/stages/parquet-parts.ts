@@ -86,11 +86,14 @@ export async function fetchPartColumns(
  * binary columns).
  */
 export function discardFetchedPart(part: FetchedPart): void {
-  for (const bytes of part.fetched) {
-    const { buffer } = bytes;
-    if (isArrayBuffer(buffer) && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength)
-      structuredClone(buffer, { transfer: [buffer] });
-  }
+  for (const bytes of part.fetched) discardBytes(bytes);
+}
+
+/** Frees bytes a store returned once nothing refers to them ({@link discardFetchedPart}). */
+export function discardBytes(bytes: Uint8Array): void {
+  const { buffer } = bytes;
+  if (isArrayBuffer(buffer) && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength)
+    structuredClone(buffer, { transfer: [buffer] });
 }
 
 /** A fetched part's rows ({@link readParquet}), with its footer when the fetch read it. */

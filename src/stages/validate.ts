@@ -56,7 +56,7 @@ import {
   type KeyVersionData,
 } from './key-table.js';
 import { PartWriter, removeStaleOutputs, SpilledPartWriter } from './outputs.js';
-import { fetchPartColumns, readFetchedPart } from './parquet-parts.js';
+import { discardBytes, fetchPartColumns, readFetchedPart } from './parquet-parts.js';
 import { readSpill, spillPath, SpillWriter } from './spill.js';
 import { rawSchema } from './upload.js';
 
@@ -344,7 +344,8 @@ export async function partitionRaw(
   const rawKey = rawKeyReader(entity, task.config.CARTPIPE_TIME_ZONE);
   try {
     for (const part of task.parts) {
-      for await (const raw of readParquet(bufferOf(await store.get(part)))) {
+      const bytes = await store.get(part);
+      for await (const raw of readParquet(bufferOf(bytes))) {
         const columns = names.map((n) => raw[n]!);
         const rawText = columns.slice(0, rawTextCount);
         const length = raw._source_row!.length;
@@ -357,6 +358,7 @@ export async function partitionRaw(
           writer.append(bucket, columns, i);
         }
       }
+      discardBytes(bytes);
     }
     return { rows: writer.finish() };
   } catch (error) {
