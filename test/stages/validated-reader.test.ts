@@ -88,6 +88,29 @@ describe('ValidatedReader', () => {
         _source_row: row + 2,
       })[name] ?? null;
 
+  /** `parts` small orders parts of `date` (ids part*10 and part*10+1), every order by `user`. */
+  async function commitSmallOrders(
+    runId: string,
+    date: string,
+    parts: number,
+    loadedAt: number,
+    user: number,
+  ) {
+    for (let part = 0; part < parts; part++) {
+      await commitOrdersPart(
+        runId,
+        date,
+        part,
+        [part * 10, part * 10 + 1],
+        completeOrder(runId, date, part, loadedAt, () => user),
+      );
+    }
+  }
+
+  /** The test store with its `get` replaced (to count or change what a reader fetches). */
+  const withGet = (get: typeof t.store.get) =>
+    Object.assign(Object.create(t.store) as typeof t.store, { get });
+
   const reader = (cache: UndatedRowsCache) =>
     new ValidatedReader(t.store, thelook, new CommittedRuns(t.store), cache);
 
@@ -148,14 +171,13 @@ describe('ValidatedReader', () => {
     let gets = 0;
     let waiting = 0;
     let mostWaiting = 0;
-    const counting = Object.create(t.store) as typeof t.store;
-    counting.get = async (key: string) => {
+    const counting = withGet(async (key: string) => {
       gets += 1;
       mostWaiting = Math.max(mostWaiting, ++waiting);
       await new Promise((resolve) => setTimeout(resolve, 20));
       waiting -= 1;
       return t.store.get(key);
-    };
+    });
     const batchReader = new ValidatedReader(counting, thelook, new CommittedRuns(t.store));
     const batches: Record<string, Value[]>[] = [];
     for await (const batch of batchReader.batches(entity, undefined, columns)) batches.push(batch);
@@ -247,11 +269,10 @@ describe('ValidatedReader', () => {
 
     let gets = 0;
     let rangedBytes = 0;
-    const counting = Object.create(t.store) as typeof t.store;
-    counting.get = async (key: string) => {
+    const counting = withGet(async (key: string) => {
       gets += 1;
       return t.store.get(key);
-    };
+    });
     counting.getRange = async (key: string, start: number, end: number) => {
       const bytes = await t.store.getRange(key, start, end);
       rangedBytes += bytes.byteLength;
@@ -285,24 +306,15 @@ describe('ValidatedReader', () => {
 
   it("starts fetching a date's parts when asked, before its first batch is taken", async () => {
     const date = '2024-07-01';
-    for (const part of [0, 1, 2]) {
-      await commitOrdersPart(
-        'run-p',
-        date,
-        part,
-        [part * 10, part * 10 + 1],
-        completeOrder('run-p', date, part, 9_000, () => 7),
-      );
-    }
+    await commitSmallOrders('run-p', date, 3, 9_000, 7);
     const fetched: string[] = [];
     let allFetched: () => void;
     const all = new Promise<void>((resolve) => (allFetched = resolve));
-    const counting = Object.create(t.store) as typeof t.store;
-    counting.get = async (key: string) => {
+    const counting = withGet(async (key: string) => {
       fetched.push(key);
       if (fetched.length === 3) allFetched();
       return t.store.get(key);
-    };
+    });
     const r = new ValidatedReader(counting, thelook, new CommittedRuns(t.store));
     const batches = r.batches('orders', date, ['order_id']);
     // Not iterated yet: a compute-kpi period waiting for its turn to fold is in this state, and
@@ -321,21 +333,12 @@ describe('ValidatedReader', () => {
 
   it("fetches a waiting period's parts only as the thread's budget allows, its catalogue regardless", async () => {
     const date = '2024-08-01';
-    for (const part of [0, 1, 2]) {
-      await commitOrdersPart(
-        'run-q',
-        date,
-        part,
-        [part * 10, part * 10 + 1],
-        completeOrder('run-q', date, part, 9_500, () => 3),
-      );
-    }
+    await commitSmallOrders('run-q', date, 3, 9_500, 3);
     const gets: string[] = [];
-    const counting = Object.create(t.store) as typeof t.store;
-    counting.get = async (key: string) => {
+    const counting = withGet(async (key: string) => {
       gets.push(key);
       return t.store.get(key);
-    };
+    });
     const budget = new PrefetchBudget(1);
     // Another waiting period holds the whole budget.
     const held = await budget.admitter(new Promise<void>(() => undefined))(1);
@@ -367,18 +370,9 @@ describe('ValidatedReader', () => {
 
   it("frees each part's bytes once its rows are read, unless they share a buffer", async () => {
     const date = '2024-09-01';
-    for (const part of [0, 1]) {
-      await commitOrdersPart(
-        'run-s',
-        date,
-        part,
-        [part * 10, part * 10 + 1],
-        completeOrder('run-s', date, part, 9_700, () => 4),
-      );
-    }
+    await commitSmallOrders('run-s', date, 2, 9_700, 4);
     const returned: Uint8Array[] = [];
-    const store = Object.create(t.store) as typeof t.store;
-    store.get = async (key: string) => {
+    const store = withGet(async (key: string) => {
       const bytes = await t.store.get(key);
       // The second part comes as a view into a larger buffer (as a pooled Buffer would).
       const shared = returned.length === 1;
@@ -387,7 +381,7 @@ describe('ValidatedReader', () => {
       if (shared) out.set(bytes);
       returned.push(out);
       return out;
-    };
+    });
     const r = new ValidatedReader(store, thelook, new CommittedRuns(t.store));
     const ids: Value[] = [];
     for await (const batch of r.batches('orders', date, ['order_id'])) ids.push(...batch.order_id!);
