@@ -8,12 +8,7 @@ import type { Columns, Value } from '../formats/parquet.js';
 import { fetchInOrder, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import type { CommittedRuns } from './committed-runs.js';
 import { KeyVersionTable } from './key-table.js';
-import {
-  discardFetchedPart,
-  fetchPartColumns,
-  readFetchedPart,
-  type FetchPartOptions,
-} from './parquet-parts.js';
+import { fetchPartColumns, readFetchedPart, type FetchPartOptions } from './parquet-parts.js';
 
 export type Key = string | number;
 
@@ -135,7 +130,6 @@ export async function loadKeyIndex(
         if (!known || newer(version, known)) index.set(key, version);
       }
     }
-    discardFetchedPart(fetched);
   }
   return index;
 }

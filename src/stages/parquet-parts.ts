@@ -85,7 +85,7 @@ export async function fetchPartColumns(
  * pipeline's decoder and hyparquet copy every value of the pipeline's column types (there are no
  * binary columns).
  */
-export function discardFetchedPart(part: FetchedPart): void {
+function discardFetchedPart(part: FetchedPart): void {
   for (const bytes of part.fetched) discardBytes(bytes);
 }
 
@@ -96,13 +96,17 @@ export function discardBytes(bytes: Uint8Array): void {
     structuredClone(buffer, { transfer: [buffer] });
 }
 
-/** A fetched part's rows ({@link readParquet}), with its footer when the fetch read it. */
-export function readFetchedPart(
+/**
+ * A fetched part's rows ({@link readParquet}), with its footer when the fetch read it. A part is
+ * read once: when its last batch has been taken, its bytes are freed ({@link discardFetchedPart}).
+ */
+export async function* readFetchedPart(
   fetched: FetchedPart,
   options: { columns: readonly string[]; batchRows?: number },
 ): AsyncGenerator<Columns> {
-  return readParquet(fetched.file, {
+  yield* readParquet(fetched.file, {
     ...options,
     ...(fetched.metadata ? { metadata: fetched.metadata } : {}),
   });
+  discardFetchedPart(fetched);
 }

@@ -19,7 +19,6 @@ import { keyOf, newer } from './entity-index.js';
 import { KeyTable } from './key-table.js';
 import type { Admit, Release } from './prefetch-budget.js';
 import {
-  discardFetchedPart,
   fetchPartColumns,
   readFetchedPart,
   WHOLE_PART_BYTES,
@@ -243,7 +242,6 @@ export class ValidatedReader {
         for (const name of wanted) kept[name] = batch[name]!.filter((_, i) => keep[i] === 1);
         yield kept;
       }
-      discardFetchedPart(fetched);
     }
   }
 
@@ -347,7 +345,6 @@ export class ValidatedReader {
           }
         }
       }
-      discardFetchedPart(fetched);
     }
     return keep.subarray(0, rows);
   }
