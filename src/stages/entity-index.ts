@@ -59,14 +59,34 @@ export type WantedKeys = () => Promise<{ has(key: Key): boolean } | undefined>;
 export type KeyIndexOptions = FetchPartOptions & {
   /** Which committed earlier runs can hold a wanted version (default: every one). */
   runs?: (runId: string) => Promise<boolean>;
+  /**
+   * Keys to index before asking `only` (default 0: before the first). The wanted set can cost
+   * more than the history it filters: a batch of 20M order_items refers to 6.67M orders, a set
+   * of ~190 MB while it grows, which validate built to filter a day's 18,000 earlier orders.
+   * Past this many keys, `only` is asked and the keys indexed so far are filtered too.
+   */
+  filterAfter?: number;
 };
+
+/** The entries of `index` whose key `wanted` has, in a table of their size. */
+function keptOnly(
+  index: KeyVersionTable<KeyVersion>,
+  wanted: { has(key: Key): boolean },
+): KeyVersionTable<KeyVersion> {
+  const kept = new KeyVersionTable<KeyVersion>({ shared: true });
+  index.forEach((key, version) => {
+    if (wanted.has(key)) kept.set(key, version);
+  });
+  return kept;
+}
 
 /**
  * Latest version per key among the committed runs' parts of validated/<dataset>/<entity>/,
  * skipping `excludeRunId` (the run being validated: its earlier attempt is not "seen before").
- * With `only` (asked for only when there are earlier parts to read), the index keeps just the
- * keys it returns: all parts' keys are still read, but the table stays that set's size rather than
- * the history's. Undefined from it: every key.
+ * With `only` (asked for only when there are earlier keys to read, and with `filterAfter` only
+ * once that many are indexed), the index keeps just the keys it returns: all parts' keys are
+ * still read, but the table stays that set's size rather than the history's. Undefined from it:
+ * every key.
  *
  * Of each part only the key and version columns are fetched when it is large enough to be read
  * by ranges ({@link fetchPartColumns}): a daily batch reads every earlier part's keys, ~3 of
@@ -84,7 +104,7 @@ export async function loadKeyIndex(
   only?: WantedKeys,
   options: KeyIndexOptions = {},
 ): Promise<KeyVersionTable<KeyVersion>> {
-  const { runs, ...fetching } = options;
+  const { runs, filterAfter = 0, ...fetching } = options;
   const wantedRuns = new Map<string, Promise<boolean>>();
   const isWantedRun = (runId: string) => {
     let answer = wantedRuns.get(runId);
@@ -92,7 +112,7 @@ export async function loadKeyIndex(
     return answer;
   };
   // Shared: validate's threads look parents up in it without a copy each.
-  const index = new KeyVersionTable<KeyVersion>({ shared: true });
+  let index = new KeyVersionTable<KeyVersion>({ shared: true });
   // Keys share their version object: one per (date, load time, run), not one per key.
   const distinct = new Map<string, KeyVersion>();
   let last: KeyVersion | undefined;
@@ -111,12 +131,18 @@ export async function loadKeyIndex(
     if (!(await committed.isCommitted(runId)) || !(await isWantedRun(runId))) continue;
     parts.push(object);
   }
-  const wanted = parts.length > 0 ? await only?.() : undefined;
+  let wanted: { has(key: Key): boolean } | undefined;
+  let asked = only === undefined;
   const columns = [...keyColumns, '_loaded_at', '_run_id'];
   const fetchPart = (part: ObjectInfo) => fetchPartColumns(store, part, columns, fetching);
   for await (const { object, fetched } of fetchInOrder(parts, fetchPart)) {
     const { date, runId } = parseOutputKey(object.key); // runId: set, as listed above
     for await (const rows of readFetchedPart(fetched, { columns })) {
+      if (!asked && index.size >= filterAfter) {
+        asked = true;
+        wanted = await only!();
+        if (wanted && index.size > 0) index = keptOnly(index, wanted);
+      }
       const loaded = rows._loaded_at!;
       for (let i = 0; i < loaded.length; i++) {
         const key = keyOf(rows, keyColumns, i);

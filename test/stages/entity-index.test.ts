@@ -121,6 +121,30 @@ describe('loadKeyIndex', () => {
     expect(index.has(1)).toBe(false);
   });
 
+  it('asks for the wanted keys once filterAfter keys are indexed, and filters those too', async () => {
+    let asked = 0;
+    const only = () => (asked++, Promise.resolve(wantedOf(5, 150, 250, 999)));
+    // Parts are read in key order: run-a's two days (200 keys) come before the question.
+    const index = await ordersIndex(t.store, only, { filterAfter: 150 });
+    expect(asked).toBe(1);
+    expect(index.size).toBe(3);
+    expect(index.get(5)).toEqual({ date: '2024-01-01', loadedAt: 1_000, runId: 'run-a' });
+    expect(index.get(150)).toEqual({ date: '2024-01-03', loadedAt: 2_000, runId: 'run-b' });
+    expect(index.get(250)?.runId).toBe('run-b');
+    expect(index.has(1)).toBe(false);
+    expect(index.has(5_000)).toBe(false);
+  });
+
+  it('never asks for the wanted keys when the history stays under filterAfter', async () => {
+    let asked = 0;
+    const only = () => (asked++, Promise.resolve(wantedOf(150)));
+    const index = await ordersIndex(t.store, only, { filterAfter: 1_000_000 });
+    expect(asked).toBe(0);
+    expect(index.size).toBe(300 + 40_000);
+    expect(index.get(150)?.runId).toBe('run-b');
+    expect(index.get(5_000)?.runId).toBe('run-c');
+  });
+
   it('reads every key when none are named, and no earlier attempt of the run itself', async () => {
     // As if run-b were validating again.
     const all = await ordersIndex(t.store, undefined, {}, 'run-b');
