@@ -53,7 +53,7 @@ resource "aws_ecs_task_definition" "stage" {
       image                  = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
       essential              = true
       command                = concat(["node"], local.job_node_flags[each.key], ["dist/jobs/${each.key}.js"])
-      environment            = [for name, value in merge(local.job_environment, local.job_stage_environment[each.key]) : { name = name, value = value } if value != ""]
+      environment            = [for name, value in local.job_environment : { name = name, value = value } if value != ""]
       stopTimeout            = var.task_stop_timeout_seconds
       readonlyRootFilesystem = true
       mountPoints            = [{ sourceVolume = "scratch", containerPath = "/scratch", readOnly = false }]

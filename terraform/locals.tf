@@ -26,14 +26,6 @@ locals {
     validate      = ["--max-semi-space-size=16", "--heap-growing-percent=20"]
     "compute-kpi" = ["--max-semi-space-size=4", "--heap-growing-percent=20"]
   }
-  # What each stage's job adds to the image's environment (src/workers/heap.ts
-  # STAGE_PROCESS_ENV; test/infra checks they agree): glibc's arenas, two for the stages whose
-  # peak memory they lower.
-  job_stage_environment = {
-    upload        = { MALLOC_ARENA_MAX = "2" }
-    validate      = {}
-    "compute-kpi" = { MALLOC_ARENA_MAX = "2" }
-  }
 
   # The manifest's ObjectCreated event is the only trigger (layout.ts MANIFEST_PREFIX/SUFFIX).
   manifest_prefix = "metadata/"

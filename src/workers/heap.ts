@@ -58,30 +58,6 @@ export const JOB_PROCESS_ENV: Readonly<Record<string, string>> = {
 };
 
 /**
- * What a stage's job process adds to JOB_PROCESS_ENV: the image is one for all stages, so these
- * come from each stage's task definition (terraform/locals.tf job_stage_environment; test/infra
- * keeps them in step), and the local runtime and the benchmark add them too.
- *
- * `MALLOC_ARENA_MAX=2`: glibc gives threads that allocate at the same time arenas of their own
- * (up to eight per core), and each arena keeps what is freed into it for its own later use, so a
- * process of a dozen threads (the stage's, V8's and libuv's) held more freed memory than it
- * needed. Two arenas: upload at 20M rows 300-306 MB in four runs against 302-343 MB in seven
- * (1M 282-292 either way), the same time; compute-kpi at 20M 120-122 against 124-125 MB, a little
- * faster. validate keeps glibc's default: with two arenas it peaked higher (20M 372 against 356
- * MB, 1M 327-335 against 316-326).
- */
-export const STAGE_PROCESS_ENV: Readonly<Record<Stage, Readonly<Record<string, string>>>> = {
-  upload: { MALLOC_ARENA_MAX: '2' },
-  validate: {},
-  'compute-kpi': { MALLOC_ARENA_MAX: '2' },
-};
-
-/** The environment a stage's job process runs with (besides its configuration). */
-export function jobProcessEnv(stage: Stage): Record<string, string> {
-  return { ...JOB_PROCESS_ENV, ...STAGE_PROCESS_ENV[stage] };
-}
-
-/**
  * Worker threads' limits, after this process's own semi-space flag (its stage's; 32 MB when it
  * has none, as in tests): V8's young generation is three semi-spaces (two plus large objects).
  */

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { runJobProcess } from '../../src/adapters/local/job-process.js';
 import { STAGES, type Stage } from '../../src/contracts/layout.js';
-import { jobNodeFlags, jobProcessEnv } from '../../src/workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 
 /** What the kernel says a process was started with: its argv and environment. */
 function started(pid: number): { argv: string[]; env: Record<string, string> } {
@@ -39,7 +39,7 @@ describe('a local job process', () => {
       expect(seen).toBeDefined();
       expect(seen!.argv.slice(1, -1)).toEqual(jobNodeFlags(stage));
       expect(seen!.argv.at(-1)).toMatch(new RegExp(`dist/jobs/${stage}\\.js$`));
-      expect(seen!.env).toMatchObject(jobProcessEnv(stage));
+      expect(seen!.env).toMatchObject(JOB_PROCESS_ENV);
     },
   );
 });

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Stage } from '../../src/contracts/layout.js';
-import { jobNodeFlags, jobProcessEnv } from '../../src/workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
 import { compareCounts, compareKpiRows, type Comparison, type Row } from './compare.js';
 import type { DuckChildResult } from './duckdb-child.js';
@@ -131,7 +131,7 @@ async function stageChild(
   const child = await runNode(STAGE_CHILD, args, {
     cpus: extra.cpus,
     nodeArgs,
-    env: { ...process.env, ...jobProcessEnv(stage) },
+    env: { ...process.env, ...JOB_PROCESS_ENV },
   });
   if (child.exitCode !== 0)
     throw new Error(`${stage} failed (exit ${child.exitCode}):\n${child.stderrTail}`);

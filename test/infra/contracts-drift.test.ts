@@ -134,7 +134,7 @@ describe('environment: Terraform passes exactly the names src/config.ts reads', 
       resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
     );
     expect(containers).toMatch(
-      /environment\s*=\s*\[for name, value in merge\(local\.job_environment, local\.job_stage_environment\[each\.key\]\) : \{ name = name, value = value \}( if value != "")?\]/,
+      /environment\s*=\s*\[for name, value in local\.job_environment : \{ name = name, value = value \}( if value != "")?\]/,
     );
   });
 

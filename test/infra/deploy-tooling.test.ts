@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { STAGES } from '../../src/contracts/layout.js';
-import { JOB_PROCESS_ENV, jobNodeFlags, STAGE_PROCESS_ENV } from '../../src/workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 import { loadTerraform, localValue, resource, ROOT, type TfModule } from './terraform.js';
 
 let work: string;
@@ -285,10 +285,6 @@ describe('docker/Dockerfile', () => {
     expect(localValue(tf, 'job_node_flags')).toEqual(
       Object.fromEntries(STAGES.map((stage) => [stage, jobNodeFlags(stage)])),
     );
-    // A stage's own variables come from its task definition: the image serves every stage.
-    expect(localValue(tf, 'job_stage_environment')).toEqual(STAGE_PROCESS_ENV);
-    for (const name of Object.values(STAGE_PROCESS_ENV).flatMap((env) => Object.keys(env)))
-      expect(runtime.some((l) => l.startsWith(`ENV ${name}=`))).toBe(false);
     const containers = String(
       resource(tf, 'aws_ecs_task_definition', 'stage').container_definitions,
     );

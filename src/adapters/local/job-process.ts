@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Stage } from '../../contracts/layout.js';
 import { OrchestrationError } from '../../errors.js';
-import { jobNodeFlags, jobProcessEnv } from '../../workers/heap.js';
+import { JOB_PROCESS_ENV, jobNodeFlags } from '../../workers/heap.js';
 
 /** The project root: the nearest folder above this module holding package.json. */
 export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -63,7 +63,7 @@ export function runJobProcess(stage: Stage, options: JobProcessOptions): Promise
         HOME: process.env.HOME ?? '',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         TMPDIR: scratch,
-        ...jobProcessEnv(stage),
+        ...JOB_PROCESS_ENV,
         ...options.env,
       },
       stdio: ['ignore', 'inherit', 'pipe'],
