@@ -60,9 +60,8 @@ export type KeyIndexOptions = FetchPartOptions & {
   /** Which committed earlier runs can hold a wanted version (default: every one). */
   runs?: (runId: string) => Promise<boolean>;
   /**
-   * Keys to index before asking `only` (default 0: before the first). The wanted set can cost
-   * more than the history it filters: a batch of 20M order_items refers to 6.67M orders, a set
-   * of ~190 MB while it grows, which validate built to filter a day's 18,000 earlier orders.
+   * Keys to index before asking `only` (default 0: before the first), for a caller whose wanted
+   * set can cost more than a small history it would filter (validate's PARENT_KEYS_UNFILTERED).
    * Past this many keys, `only` is asked and the keys indexed so far are filtered too.
    */
   filterAfter?: number;

@@ -63,7 +63,12 @@ export class PrefetchBudget {
   }
 
   private fits(bytes: number): boolean {
-    return this.waiting.length === 0 && (this.used === 0 || this.used + bytes <= this.bytes);
+    return this.waiting.length === 0 && this.hasRoomFor(bytes);
+  }
+
+  /** Room for a fetch of `bytes`: within the budget, or the only one when nothing is in use. */
+  private hasRoomFor(bytes: number): boolean {
+    return this.used === 0 || this.used + bytes <= this.bytes;
   }
 
   private grantOutOfTurn(entry: Waiting): void {
@@ -81,7 +86,7 @@ export class PrefetchBudget {
       this.used -= bytes;
       while (this.waiting.length > 0) {
         const next = this.waiting[0]!;
-        if (this.used > 0 && this.used + next.bytes > this.bytes) break;
+        if (!this.hasRoomFor(next.bytes)) break;
         this.waiting.shift();
         next.grant();
       }
