@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { errorToData } from '../errors.js';
 import { openStore, type ObjectStore, type StoreOpener } from '../ports/object-store.js';
-import type { KpiWindowTask } from '../stages/compute-kpi.js';
+import type { KpiWindowTask } from '../stages/kpi-window.js';
 import type { ConvertFileTask } from '../stages/upload.js';
 import type { PartitionRawTask, ValidateBucketsTask } from '../stages/validate.js';
 import { RemoteObjectStore } from './remote-store.js';
@@ -27,7 +27,7 @@ async function execute(task: Task, store: ObjectStore): Promise<unknown> {
       return convertFile(store, task.config, task.run, task.index);
     }
     case 'kpi-window': {
-      const { computeKpiWindow } = await import('../stages/compute-kpi.js');
+      const { computeKpiWindow } = await import('../stages/kpi-window.js');
       return computeKpiWindow(store, task);
     }
     case 'validate-partition': {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { NotFoundError } from '../../src/errors.js';
 import { listAll, openStore } from '../../src/ports/object-store.js';
-import { DelayedObjectStore, FsObjectStore, MemoryKpiStore } from './fs-stores.js';
+import { MemoryKpiStore } from './fs-stores.js';
+import { DelayedObjectStore, FsObjectStore } from './object-stores.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cartpipe-fs-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

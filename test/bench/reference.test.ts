@@ -22,7 +22,8 @@ import {
   resetStepOutputs,
   type StepResult,
 } from './duckdb-work.js';
-import { createLocalRun, FsObjectStore, MemoryKpiStore } from './fs-stores.js';
+import { createLocalRun, MemoryKpiStore } from './fs-stores.js';
+import { FsObjectStore } from './object-stores.js';
 import { generate } from './generate.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cartpipe-bench-ref-'));

@@ -13,7 +13,8 @@ import type { StageReport } from '../../src/contracts/report.js';
 import { createLogger } from '../../src/log.js';
 import { getProfile } from '../../src/profiles/registry.js';
 import { executeStage } from '../../src/stages/run-stage.js';
-import { DelayedObjectStore, FsObjectStore, MemoryKpiStore } from './fs-stores.js';
+import { MemoryKpiStore } from './fs-stores.js';
+import { DelayedObjectStore, FsObjectStore } from './object-stores.js';
 
 export interface StageChildResult {
   stage: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { FoldTurns } from '../../src/stages/compute-kpi.js';
+import { FoldTurns } from '../../src/stages/kpi-window.js';
 
 /** Whether `promise` has settled once everything already queued has run. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {

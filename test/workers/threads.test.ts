@@ -20,12 +20,12 @@ import {
   type StoreOpener,
 } from '../../src/ports/object-store.js';
 import { getProfile } from '../../src/profiles/registry.js';
+import { planKpiWindows } from '../../src/stages/compute-kpi.js';
 import {
   computeKpiWindow,
-  planKpiWindows,
   type KpiWindowTask,
   type KpiWindowRows,
-} from '../../src/stages/compute-kpi.js';
+} from '../../src/stages/kpi-window.js';
 import { readRunManifest } from '../../src/stages/context.js';
 import { convertFile, type ConvertedFile, type ConvertFileTask } from '../../src/stages/upload.js';
 import { RemoteObjectStore, serveObjectStore } from '../../src/workers/remote-store.js';
