@@ -70,6 +70,20 @@ describe('local-folder ObjectStore used by the benchmark', () => {
     );
   });
 
+  it('settles each call after a turn of the event loop, as a request does', async () => {
+    await store.put('validated/t/turn', 'x');
+    const order: string[] = [];
+    const queuedBefore = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        order.push('queued before');
+        resolve();
+      }),
+    );
+    const read = store.get('validated/t/turn').then(() => order.push('get'));
+    await Promise.all([queuedBefore, read]);
+    expect(order).toEqual(['queued before', 'get']);
+  });
+
   it('refuses keys that climb out of the folder', async () => {
     await expect(store.put('a/../../etc', 'x')).rejects.toThrow(/escapes/);
   });
