@@ -494,6 +494,59 @@ export class FrozenKeyVersions<V extends object> {
   }
 }
 
+/** Whether `key` is an integer a dense table's range can hold (that of 32-bit frozen keys). */
+export function isDenseKey(key: Key): key is number {
+  return typeof key === 'number' && isNarrow(key);
+}
+
+export interface DenseKeyCodesData {
+  /** The smallest key of the range: slot i is key `first + i`. */
+  first: number;
+  /** Per key of the range: its code, 0 for none (a shared array: threads write their keys). */
+  codes: Uint16Array;
+}
+
+/**
+ * A code from 1 to 65,535 for each of a range of integer keys, 2 bytes a key of the range: for ids
+ * counted up from 1, which fill most of their range, a quarter of a frozen table's 8 bytes a key.
+ * Threads each write their own keys into it (a key is one bucket's, a bucket one thread's).
+ */
+export class DenseKeyCodes {
+  private constructor(private readonly state: DenseKeyCodesData) {}
+
+  /** An empty table for the keys first..last. */
+  static forRange(first: number, last: number): DenseKeyCodes {
+    const length = last - first + 1;
+    return new DenseKeyCodes({ first, codes: new Uint16Array(new SharedArrayBuffer(length * 2)) });
+  }
+
+  static from(data: DenseKeyCodesData): DenseKeyCodes {
+    return new DenseKeyCodes(data);
+  }
+
+  /** The table as data for another thread (a shared array: no copy). */
+  data(): DenseKeyCodesData {
+    return this.state;
+  }
+
+  /** Sets `key`'s code; false, setting nothing, when the key is outside the range. */
+  set(key: Key, code: number): boolean {
+    if (typeof key !== 'number' || !Number.isInteger(code) || code < 1 || code > 0xffff)
+      return false;
+    const slot = key + 0 - this.state.first; // + 0: -0 would name no slot
+    if (!(slot >= 0 && slot < this.state.codes.length && Math.floor(slot) === slot)) return false;
+    this.state.codes[slot] = code;
+    return true;
+  }
+
+  /** `key`'s code, 0 for none. */
+  get(key: Key): number {
+    if (typeof key !== 'number') return 0;
+    // A key outside the range, or not an integer, has no slot (undefined).
+    return this.state.codes[key + 0 - this.state.first] ?? 0;
+  }
+}
+
 /**
  * Slot of a number in a table of `length` slots: its hash, mixed again and scaled to the length.
  * Mixed again because a bucket's keys share their hash's high bits ({@link bucketOfKey}).

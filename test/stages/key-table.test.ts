@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   bucketOfKey,
+  DenseKeyCodes,
   FrozenKeyVersions,
   KeySet,
   KeyTable,
@@ -234,6 +235,33 @@ describe('FrozenKeyVersions', () => {
       expect(frozen.get(ids[999]!)).toBe(day);
       expect(frozen.get(wide + 0.25)).toBeUndefined();
     }
+  });
+});
+
+describe('DenseKeyCodes', () => {
+  it('holds a code per key of its range in 2 bytes, shared with the threads that write it', () => {
+    const table = DenseKeyCodes.forRange(1000, 1999);
+    expect(table.data().codes.byteLength).toBe(2 * 1000);
+    // Another thread's copy writes into the same memory.
+    const there = DenseKeyCodes.from(structuredClone(table.data()));
+    expect(there.set(1000, 7)).toBe(true);
+    expect(there.set(1999, 0xffff)).toBe(true);
+    expect(table.set(1500, 1)).toBe(true);
+    expect([table.get(1000), table.get(1999), there.get(1500)]).toEqual([7, 0xffff, 1]);
+    expect(table.get(1001)).toBe(0);
+  });
+
+  it('refuses keys outside its range, fractions, text and codes outside 1-65535', () => {
+    const table = DenseKeyCodes.forRange(0, 99);
+    for (const key of [-1, 100, 2 ** 40, 1.5, Number.NaN, '5']) {
+      expect(table.set(key, 3)).toBe(false);
+      expect(table.get(key)).toBe(0);
+    }
+    for (const code of [0, 0x10000, 1.5]) expect(table.set(5, code)).toBe(false);
+    expect(table.get(5)).toBe(0);
+    // 0 and -0 are one key.
+    expect(table.set(-0, 9)).toBe(true);
+    expect([table.get(0), table.get(-0)]).toEqual([9, 9]);
   });
 });
 
