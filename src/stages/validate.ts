@@ -30,7 +30,7 @@ import {
 } from '../ports/object-store.js';
 import { StageThreads, workerCount } from '../workers/threads.js';
 import { getProfile } from '../profiles/registry.js';
-import { dateInZone } from '../profiles/time.js';
+import { addDays, dateInZone } from '../profiles/time.js';
 import type { ColumnSpec, EntitySpec, Profile } from '../profiles/types.js';
 import { parseCell, ParseFailure } from '../profiles/values.js';
 import { CommittedRuns } from './committed-runs.js';
@@ -179,22 +179,21 @@ interface ThisRunKeys {
   dense?: DenseKeyCodesData & { loadedAt: number; runId: string };
 }
 
+/** Date of code 2 in a dense key table: codes 2-65,535 name the dates 1900-01-01 to 2079-06-04. */
+const DENSE_FIRST_DATE = '1900-01-01';
 const DAY_MS = 86_400_000;
-/** Day of code 2 in a dense key table: codes 2-65,535 name the dates 1900-01-01 to 2079-06-04. */
-const DENSE_FIRST_DAY = Date.UTC(1900, 0, 1) / DAY_MS;
 
 /** A date partition's code in a dense key table (1: no date), undefined past its dates. */
 function dateCode(date: string | undefined): number | undefined {
   if (date === undefined) return 1;
-  const code = 2 + Date.parse(date) / DAY_MS - DENSE_FIRST_DAY;
+  const code = 2 + (Date.parse(date) - Date.parse(DENSE_FIRST_DATE)) / DAY_MS;
   return Number.isInteger(code) && code >= 2 && code <= 0xffff && dateOfCode(code) === date
     ? code
     : undefined;
 }
 
 function dateOfCode(code: number): string | undefined {
-  if (code === 1) return undefined;
-  return new Date((code - 2 + DENSE_FIRST_DAY) * DAY_MS).toISOString().slice(0, 10);
+  return code === 1 ? undefined : addDays(DENSE_FIRST_DATE, code - 2);
 }
 
 /**
