@@ -234,7 +234,7 @@ export class KeySample {
  * DENSE_RANGE_TRIM, when it is at most DENSE_SLOTS_PER_KEY slots a key; else undefined.
  */
 export function denseKeysFor(
-  pieces: readonly PartitionRawResult['keys'][],
+  pieces: readonly NonNullable<PartitionRawResult['keys']>[],
 ): DenseKeyCodes | undefined {
   if (pieces.some((p) => !p.dense)) return undefined;
   const count = pieces.reduce((sum, p) => sum + p.count, 0);
@@ -287,16 +287,18 @@ export interface PartitionRawTask {
   parts: string[];
   piece: number;
   spill: { dir: string; buckets: number };
+  /** Sample the keys for a dense table (the entity is another's parent). */
+  sampleKeys: boolean;
 }
 
 export interface PartitionRawResult {
   /** Rows this piece wrote per bucket. */
   rows: number[];
   /**
-   * The piece's keys: whether every one is an integer a dense table holds (isDenseKey), and if
-   * so their count (rows with a key, duplicates included) and an even sample of them.
+   * With sampleKeys, the piece's keys: whether every one is an integer a dense table holds
+   * (isDenseKey), and if so their count (rows with a key, duplicates included) and an even sample.
    */
-  keys: { dense: boolean; count: number; sample: number[] };
+  keys?: { dense: boolean; count: number; sample: number[] };
 }
 
 /**
@@ -468,7 +470,7 @@ export async function partitionRaw(
     [names.indexOf('_source_file')],
   );
   const rawKey = rawKeyReader(entity, task.config.CARTPIPE_TIME_ZONE);
-  let denseKeys = true;
+  let keysFitDense = task.sampleKeys;
   let keyCount = 0;
   const keySample = new KeySample();
   try {
@@ -480,11 +482,11 @@ export async function partitionRaw(
         const length = raw._source_row!.length;
         for (let i = 0; i < length; i++) {
           const key = rawKey(raw, i);
-          if (key !== undefined && denseKeys) {
+          if (key !== undefined && keysFitDense) {
             if (isDenseKey(key)) {
               keyCount += 1;
               keySample.add(key);
-            } else denseKeys = false;
+            } else keysFitDense = false;
           }
           const bucket =
             key !== undefined
@@ -497,7 +499,15 @@ export async function partitionRaw(
     }
     return {
       rows: writer.finish(),
-      keys: { dense: denseKeys, count: keyCount, sample: denseKeys ? keySample.keys : [] },
+      ...(task.sampleKeys
+        ? {
+            keys: {
+              dense: keysFitDense,
+              count: keyCount,
+              sample: keysFitDense ? keySample.keys : [],
+            },
+          }
+        : {}),
     };
   } catch (error) {
     writer.close();
@@ -941,6 +951,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
             parts,
             piece,
             spill: { dir: spillDir, buckets },
+            sampleKeys: isParent.has(entity.name),
           };
           return lane.run(task, (store) => partitionRaw(store, task));
         });
@@ -948,7 +959,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         rowsPerBucket = Array.from({ length: buckets }, (_, b) =>
           partitions.reduce((sum, p) => sum + p.rows[b]!, 0),
         );
-        if (isParent.has(entity.name)) denseKeys = denseKeysFor(partitions.map((p) => p.keys));
+        if (isParent.has(entity.name)) denseKeys = denseKeysFor(partitions.map((p) => p.keys!));
       }
       // Bucket b is validated by piece b % pieces: results come back in piece order.
       const assigned = Array.from({ length: Math.min(pieces, buckets) }, (_, piece) =>
