@@ -340,9 +340,19 @@ variable "task_sizes" {
     error_message = "each task's cpu must be 256, 512, 1024, 2048, 4096, 8192 or 16384."
   }
 
+  # Fargate's table of task sizes (AWS: "Amazon ECS task definition invalid CPU or memory"): an
+  # unsupported pair would pass plan and fail at apply with "No Fargate configuration exists".
   validation {
-    condition     = alltrue([for s in values(var.task_sizes) : s.memory >= 512 && s.memory <= 122880 && s.memory >= s.cpu])
-    error_message = "each task's memory must be between 512 and 122880 MiB and at least its cpu value."
+    condition = alltrue([for s in values(var.task_sizes) : (
+      s.cpu == 256 ? contains([512, 1024, 2048], s.memory) :
+      s.cpu == 512 ? s.memory >= 1024 && s.memory <= 4096 && s.memory % 1024 == 0 :
+      s.cpu == 1024 ? s.memory >= 2048 && s.memory <= 8192 && s.memory % 1024 == 0 :
+      s.cpu == 2048 ? s.memory >= 4096 && s.memory <= 16384 && s.memory % 1024 == 0 :
+      s.cpu == 4096 ? s.memory >= 8192 && s.memory <= 30720 && s.memory % 1024 == 0 :
+      s.cpu == 8192 ? s.memory >= 16384 && s.memory <= 61440 && s.memory % 4096 == 0 :
+      s.cpu == 16384 ? s.memory >= 32768 && s.memory <= 122880 && s.memory % 8192 == 0 : false
+    )])
+    error_message = "each task's memory must suit its cpu as Fargate requires (MiB): 256 -> 512, 1024 or 2048; 512 -> 1024-4096; 1024 -> 2048-8192; 2048 -> 4096-16384; 4096 -> 8192-30720 (steps of 1024); 8192 -> 16384-61440 (steps of 4096); 16384 -> 32768-122880 (steps of 8192)."
   }
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { format } from '@cdktf/hcl-tools';
 import { parse } from '@cdktf/hcl2json';
+import { compileExpression, type HclValue } from './hcl-eval.js';
 import {
   blocks,
   expressionOf,
@@ -162,6 +163,73 @@ describe('terraform variables and outputs', () => {
       .filter(([, v]) => blocks(v, 'validation').length === 0)
       .map(([name]) => name);
     expect(unvalidated).toEqual([]);
+  });
+
+  it("passes its own validations with every variable's default or example value", async () => {
+    const example = (await parse(
+      'terraform.tfvars.example',
+      readFileSync(join(TF_DIR, 'terraform.tfvars.example'), 'utf8'),
+    )) as Record<string, HclValue>;
+    const failing: string[] = [];
+    const checked: string[] = [];
+    for (const [name, v] of Object.entries(tf.variables)) {
+      const value = ('default' in v ? v.default : example[name]) as HclValue | undefined;
+      if (value === undefined) continue;
+      for (const validation of blocks(v, 'validation')) {
+        const holds = (await compileExpression(String(validation.condition)))({
+          var: { [name]: value },
+        });
+        checked.push(name);
+        if (holds !== true) failing.push(`${name}: ${String(validation.condition)}`);
+      }
+    }
+    expect(failing).toEqual([]);
+    // Every validated variable but image_tag (set by make) has a value to check.
+    const validated = Object.entries(tf.variables).filter(
+      ([, v]) => blocks(v, 'validation').length,
+    );
+    expect(new Set(checked)).toEqual(
+      new Set(validated.map(([name]) => name).filter((name) => name !== 'image_tag')),
+    );
+  });
+
+  it('accepts exactly the task sizes Fargate supports, one for each stage', async () => {
+    // AWS's table (ECS developer guide, task CPU and memory): memory MiB by CPU units.
+    const steps = (from: number, to: number, step: number) =>
+      Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+    const fargate: Record<number, number[]> = {
+      256: [512, 1024, 2048],
+      512: steps(1024, 4096, 1024),
+      1024: steps(2048, 8192, 1024),
+      2048: steps(4096, 16384, 1024),
+      4096: steps(8192, 30720, 1024),
+      8192: steps(16384, 61440, 4096),
+      16384: steps(32768, 122880, 8192),
+    };
+    const conditions = await Promise.all(
+      blocks(tf.variables.task_sizes!, 'validation').map((b) =>
+        compileExpression(String(b.condition)),
+      ),
+    );
+    const accepts = (sizes: Record<string, HclValue>) =>
+      conditions.every((holds) => holds({ var: { task_sizes: sizes } }) === true);
+    const wrong: string[] = [];
+    for (const cpu of [128, 256, 384, 512, 1024, 2048, 3072, 4096, 8192, 16384, 32768])
+      for (let memory = 256; memory <= 131072; memory += 256) {
+        const size = { cpu, memory };
+        const expected = fargate[cpu]?.includes(memory) ?? false;
+        // One stage at a time, the others at the default: any stage's bad size is refused.
+        for (const stage of ['upload', 'validate', 'compute-kpi'])
+          if (
+            accepts({ ...(tf.variables.task_sizes!.default as object), [stage]: size }) !== expected
+          )
+            wrong.push(`${stage} ${cpu}/${memory}: expected ${expected ? 'accepted' : 'refused'}`);
+      }
+    expect(wrong).toEqual([]);
+    const size = { cpu: 1024, memory: 2048 };
+    expect(accepts({ upload: size, validate: size, 'compute-kpi': size })).toBe(true);
+    expect(accepts({ upload: size, validate: size })).toBe(false);
+    expect(accepts({ upload: size, validate: size, 'compute-kpi': size, extra: size })).toBe(false);
   });
 
   it('shows every variable without a default in terraform.tfvars.example (image_tag comes from make)', async () => {
