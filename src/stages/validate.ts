@@ -174,7 +174,7 @@ type FrozenKeys = FrozenKeyVersionsData<KeyVersion>;
  * integers filling their range, a dense table of them that leaves the bucket tables (nearly)
  * empty. A dense key's version is its date's (its code) with this run's load time and id.
  */
-interface ThisRunKeys {
+export interface ThisRunKeys {
   buckets: FrozenKeys[];
   dense?: DenseKeyCodesData & { loadedAt: number; runId: string };
 }
@@ -334,19 +334,26 @@ export interface ValidateBucketsResult {
   heldKeysValid: Key[];
 }
 
-/** A lookup over a parent's keys: this run's (dense, then by bucket), then the latest before. */
+/** A lookup over a parent's keys this run validated: its dense table, then its bucket tables. */
+export function thisRunLookup(keys: ThisRunKeys): (key: Key) => KeyVersion | undefined {
+  const tables = keys.buckets.map((data) => FrozenKeyVersions.from(data));
+  const dense = keys.dense && denseLookup(keys.dense);
+  const buckets = tables.length;
+  return (key) =>
+    dense?.(key) ?? (buckets > 0 ? tables[bucketOfKey(key, buckets)]!.get(key) : undefined);
+}
+
+/**
+ * A lookup over a parent's keys: this run's, then the latest before. A key this run validated is
+ * never looked up in the history, so the history need not hold it (runValidate's referencedKeys).
+ */
 function parentLookup(tables: {
   earlier: KeyVersions;
   thisRun: ThisRunKeys;
 }): (key: Key) => KeyVersion | undefined {
-  const thisRun = tables.thisRun.buckets.map((data) => FrozenKeyVersions.from(data));
-  const dense = tables.thisRun.dense && denseLookup(tables.thisRun.dense);
+  const thisRun = thisRunLookup(tables.thisRun);
   const earlier = KeyVersionTable.from(tables.earlier);
-  const buckets = thisRun.length;
-  return (key) =>
-    dense?.(key) ??
-    (buckets > 0 ? thisRun[bucketOfKey(key, buckets)]!.get(key) : undefined) ??
-    earlier.get(key);
+  return (key) => thisRun(key) ?? earlier.get(key);
 }
 
 /** Versions of a dense table's keys, one object per date, as the bucket tables have them. */
@@ -777,14 +784,23 @@ export function validateThreads(
 /**
  * A parent's earlier keys indexed before the keys this batch refers to are gathered to filter
  * them (loadKeyIndex's `filterAfter`). A history this small costs less unfiltered (a table of
- * ~17 MB at most) than the set of what a large batch refers to: 20M order_items refer to 6.67M
- * orders, a set of 134 MB (201 MB while it grew), which a 20M-row batch on top of a one-day
- * history built to filter 18,000 earlier orders. A daily batch on a long history still filters
- * all but these first keys.
+ * ~17 MB at most) than gathering what a large batch refers to, a pass over its children's parent
+ * column (20M order_items values). A daily batch on a long history still filters all but these
+ * first keys.
  */
 const PARENT_KEYS_UNFILTERED = 500_000;
 
-export async function runValidate(ctx: StageContext, run: RunManifest): Promise<ValidateResult> {
+export interface ValidateOptions {
+  /** Earlier parent keys indexed before filtering ({@link PARENT_KEYS_UNFILTERED}). */
+  parentKeysUnfiltered?: number;
+}
+
+export async function runValidate(
+  ctx: StageContext,
+  run: RunManifest,
+  options: ValidateOptions = {},
+): Promise<ValidateResult> {
+  const { parentKeysUnfiltered = PARENT_KEYS_UNFILTERED } = options;
   const profile = getProfile(run.dataset);
   const { RUN_ID: runId, CARTPIPE_TIME_ZONE: timeZone } = ctx.config;
   const entities: Record<string, EntityCounts> = {};
@@ -851,12 +867,22 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     return pending;
   };
   /**
-   * The keys of `parent` this batch can look up: its children's values of the parent column in
-   * this run's raw rows (parsed as validation parses them) and in the rows earlier runs hold.
-   * Undefined (every key) when a child derives that column rather than reading it.
+   * The keys of `parent` this batch can look up in its history: its children's values of the
+   * parent column in this run's raw rows (parsed as validation parses them) and in the rows
+   * earlier runs hold, less the keys this run validated (found there first: parentLookup). A
+   * re-sent batch refers to its own parents: at 20M order_items rows, 6.67M order keys that the
+   * history's index and this set held twice over for nothing. Undefined (every key) when a child
+   * derives that column rather than reading it.
    */
   const referencedKeys = async (parent: EntitySpec): Promise<KeySet | undefined> => {
     const referenced = new KeySet();
+    const validatedNow = thisRun.has(parent.name)
+      ? thisRunLookup(thisRun.get(parent.name)!)
+      : () => undefined;
+    const wanted = (value: Value | undefined) => {
+      if (value !== undefined && value !== null && !validatedNow(value as Key))
+        referenced.add(value as Key);
+    };
     const parseContext = { timeZone };
     for (const child of profile.entities) {
       const names = child.columns.map((c) => c.name);
@@ -869,18 +895,18 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
         const fetchPart = (part: ObjectInfo) => fetchPartColumns(ctx.store, part, columns);
         for await (const { fetched } of fetchInOrder(rawParts.get(child.name)!, fetchPart)) {
           for await (const cols of readFetchedPart(fetched, { columns })) {
-            for (const text of cols[link.column]!) {
-              const value = parsedRawValue(spec, text as string | null, parseContext);
-              if (value !== undefined && value !== null) referenced.add(value as Key);
-            }
+            for (const text of cols[link.column]!)
+              wanted(parsedRawValue(spec, text as string | null, parseContext));
           }
         }
-        for (const row of (await pendingHeld(child)).values()) {
-          const value = row.values[names.indexOf(link.column)];
-          if (value !== undefined && value !== null) referenced.add(value as Key);
-        }
+        for (const row of (await pendingHeld(child)).values())
+          wanted(row.values[names.indexOf(link.column)]);
       }
     }
+    ctx.log.debug('parent keys wanted from the history', {
+      entity: parent.name,
+      keys: referenced.size,
+    });
     return referenced;
   };
   /** An entity's keys validated by earlier committed runs ({@link loadKeyIndex}). */
@@ -899,7 +925,7 @@ export async function runValidate(ctx: StageContext, run: RunManifest): Promise<
     if (!index) {
       index = entity.key
         ? await earlierKeys(entity, entity.key, () => referencedKeys(entity), {
-            filterAfter: PARENT_KEYS_UNFILTERED,
+            filterAfter: parentKeysUnfiltered,
           })
         : new KeyVersionTable<KeyVersion>({ shared: true });
       earlier.set(entity.name, index);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { denseKeysFor, KeySample } from '../../src/stages/validate.js';
+import type { KeyVersion } from '../../src/stages/entity-index.js';
+import {
+  bucketOfKey,
+  DenseKeyCodes,
+  FrozenKeyVersions,
+  KeyVersionTable,
+} from '../../src/stages/key-table.js';
+import { denseKeysFor, KeySample, thisRunLookup } from '../../src/stages/validate.js';
 
 /** What validate's first pass reports of a piece's keys (all integers a dense table holds). */
 function piece(keys: number[]) {
@@ -50,5 +57,30 @@ describe('denseKeysFor (the range of a parent dense table)', () => {
     expect(denseKeysFor([piece(range(1, 1000).map((k) => k * 3))])).toBeDefined();
     expect(denseKeysFor([piece([])])).toBeUndefined();
     expect(denseKeysFor([])).toBeUndefined();
+  });
+});
+
+describe("thisRunLookup (a parent's keys this run validated)", () => {
+  it('finds the keys of the dense table and of the bucket tables, with their versions, and no others', () => {
+    const loadedAt = Date.parse('2026-12-02T08:00:00Z');
+    const runId = 'run-now';
+    // Dense codes: 2 is 1900-01-01, 1 a key without a date.
+    const dense = DenseKeyCodes.forRange(100, 199);
+    const code = (date: string) => 2 + (Date.parse(date) - Date.parse('1900-01-01')) / 86_400_000;
+    expect(dense.set(100, code('2024-04-01'))).toBe(true);
+    expect(dense.set(150, 1)).toBe(true);
+    // Two bucket tables: keys outside the dense range, text keys.
+    const tables = [new KeyVersionTable<KeyVersion>(), new KeyVersionTable<KeyVersion>()];
+    const version: KeyVersion = { date: '2024-05-02', loadedAt, runId };
+    for (const key of [7, 5000, 'A-17']) tables[bucketOfKey(key, 2)]!.set(key, version);
+    const lookup = thisRunLookup({
+      buckets: tables.map((t) => FrozenKeyVersions.of(t).data()),
+      dense: { ...dense.data(), loadedAt, runId },
+    });
+    expect(lookup(100)).toEqual({ date: '2024-04-01', loadedAt, runId });
+    expect(lookup(150)).toEqual({ date: undefined, loadedAt, runId });
+    for (const key of [7, 5000, 'A-17']) expect(lookup(key)).toEqual(version);
+    for (const key of [101, 199, 99, 200, 6, 'A-18', '100']) expect(lookup(key)).toBeUndefined();
+    expect(thisRunLookup({ buckets: [] })(100)).toBeUndefined();
   });
 });

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LocalFile } from '../../src/cli/submit.js';
+import type { EntityCounts } from '../../src/contracts/report.js';
+import { createLogger } from '../../src/log.js';
+import { readRunManifest } from '../../src/stages/context.js';
+import { runValidate, type ValidateOptions } from '../../src/stages/validate.js';
+import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
+
+/**
+ * validate finds a row's parent in this run's valid keys first and in the history only then, so
+ * it gathers from the history only the parent keys its rows refer to that this run did not
+ * validate. A re-sent batch refers to its own parents: at 20M order_items rows that was 6.67M
+ * order keys gathered, and indexed from the history, for nothing. The history here is filtered
+ * from its first key (parentKeysUnfiltered 0), as a history past 500,000 parent keys is.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'validate-history-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const csv = (header: string, rows: string[]) => [header, ...rows].join('\n') + '\n';
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const created = (id: number) => `2025-03-${String((id % 28) + 1).padStart(2, '0')}T10:00:00`;
+const ordersHeader =
+  'order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item';
+const itemsHeader =
+  'id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price';
+const orderRow = (id: number, status = 'delivered') =>
+  `${id},${1000 + id},${status},${created(id)},,${created(id)},${created(id)},1`;
+const itemRow = (id: number, order: number) =>
+  `${id},${order},${1000 + order},${(id % 20) + 1},delivered,${created(order)},,,,12.50`;
+
+function write(batch: string, files: [string, string][]): LocalFile[] {
+  return files.map(([name, text]) => {
+    const path = join(dir, `${batch}-${name}`);
+    writeFileSync(path, text);
+    return { path, name };
+  });
+}
+
+const products = range(1, 20).map(
+  (i) => `${i},SKU-${i},10.5,${['Jeans', 'Tops'][i % 2]},Item ${i},Brand,20,Women`,
+);
+const productsCsv = csv('id,sku,cost,category,name,brand,retail_price,department', products);
+
+/** What validate of the second batch logged of the parent keys it wanted from the history. */
+interface Validated {
+  wanted: Record<string, number>;
+  counts: Record<string, EntityCounts>;
+}
+
+async function validateLogging(
+  t: TestRuntime,
+  runId: string,
+  options: ValidateOptions,
+): Promise<Validated> {
+  const wanted: Record<string, number> = {};
+  const log = createLogger('debug', {}, (line) => {
+    const entry = JSON.parse(line) as { message: string; entity: string; keys: number };
+    if (entry.message === 'parent keys wanted from the history') wanted[entry.entity] = entry.keys;
+  });
+  const ctx = { ...t.context(runId), log };
+  const result = await runValidate(ctx, await readRunManifest(t.store, runId), options);
+  return { wanted, counts: result.entities };
+}
+
+describe('validate wants from the history only the parent keys this run did not validate', () => {
+  let t: TestRuntime;
+  let filtered: Validated;
+  let unfiltered: Validated;
+
+  beforeAll(async () => {
+    t = await startTestRuntime();
+    // History: the catalogue, orders 1-300 and an item for each.
+    await t.load('thelook', 'history', [
+      ...write('history', [
+        ['products.csv', productsCsv],
+        [
+          'orders.csv',
+          csv(
+            ordersHeader,
+            range(1, 300).map((id) => orderRow(id)),
+          ),
+        ],
+        [
+          'order_items.csv',
+          csv(
+            itemsHeader,
+            range(1, 300).map((id) => itemRow(id, id)),
+          ),
+        ],
+      ]),
+    ]);
+    // Orders 101-300 re-sent (some now returned), items for orders 1-300 and one for an order
+    // that exists nowhere: orders 1-100 and 9999 are wanted from the history, not 101-300.
+    const runId = await t.createRun(
+      'thelook',
+      'resent',
+      write('resent', [
+        [
+          'orders.csv',
+          csv(
+            ordersHeader,
+            range(101, 300).map((id) => orderRow(id, id % 10 === 0 ? 'returned' : 'delivered')),
+          ),
+        ],
+        [
+          'order_items.csv',
+          csv(itemsHeader, [
+            ...range(1, 300).map((id) => itemRow(10_000 + id, id)),
+            itemRow(20_000, 9999),
+          ]),
+        ],
+      ]),
+    );
+    await t.runStages(runId, ['upload']);
+    filtered = await validateLogging(t, runId, { parentKeysUnfiltered: 0 });
+    // A re-run of the stage with the history indexed whole gives the same outcome.
+    unfiltered = await validateLogging(t, runId, {});
+  }, 120_000);
+  afterAll(() => t?.stop());
+
+  it('gathers the orders and products the batch refers to, less the orders it carries', () => {
+    expect(filtered.wanted).toEqual({ orders: 101, products: 20 });
+    // Indexed whole, the history is never filtered, so nothing is gathered.
+    expect(unfiltered.wanted).toEqual({});
+  });
+
+  it('finds every parent, in this run or in the history, as with the whole history', () => {
+    expect(filtered.counts.orders).toMatchObject({ rowsIn: 200, valid: 200, rejected: 0 });
+    expect(filtered.counts.order_items).toMatchObject({
+      rowsIn: 301,
+      valid: 300,
+      held: 1,
+      rejected: 0,
+    });
+    expect(filtered.counts).toEqual(unfiltered.counts);
+  });
+});
