@@ -49,6 +49,8 @@ interface Options {
   pruning: boolean;
   profile: boolean;
   rssRows?: number;
+  /** With rssRows: the same files again as a second batch on the large store (its history). */
+  rssResend: boolean;
   /** Milliseconds added to every store call in an extra pass over the cores (0: no such pass). */
   storeLatencyMs: number;
 }
@@ -64,6 +66,7 @@ function options(): Options {
       out: { type: 'string', default: 'bench-results.json' },
       repeat: { type: 'string', default: '1' },
       'rss-rows': { type: 'string' },
+      'rss-resend': { type: 'boolean', default: false },
       'store-latency-ms': { type: 'string', default: '0' },
       'no-single-core': { type: 'boolean', default: false },
       'no-pipeline': { type: 'boolean', default: false },
@@ -75,7 +78,8 @@ function options(): Options {
   if (values.help) {
     console.log(
       'npm run bench -- [--rows N] [--seed S] [--days D] [--parts P] [--repeat R] [--rss-rows M]\n' +
-        '                 [--store-latency-ms L] [--no-single-core] [--no-pipeline] [--no-pruning]\n' +
+        '                 [--rss-resend] [--store-latency-ms L] [--no-single-core] [--no-pipeline]\n' +
+        '                 [--no-pruning]\n' +
         '                 [--profile]\n' +
         '                 [--data-dir bench-data] [--out bench-results.json]\nSee docs/benchmark.md.',
     );
@@ -86,6 +90,7 @@ function options(): Options {
     if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
     return n;
   };
+  if (values['rss-resend'] && !values['rss-rows']) throw new Error('--rss-resend needs --rss-rows');
   return {
     rows: positive('rows', values.rows),
     seed: positive('seed', values.seed),
@@ -99,6 +104,7 @@ function options(): Options {
     pruning: !values['no-pruning'],
     profile: values.profile!,
     ...(values['rss-rows'] ? { rssRows: positive('rss-rows', values['rss-rows']) } : {}),
+    rssResend: values['rss-resend']!,
     storeLatencyMs:
       values['store-latency-ms'] === '0'
         ? 0
@@ -313,6 +319,18 @@ async function measureScaling(work: string, opts: Options, small: CoreMeasuremen
   const dir = join(work, `scale-${opts.rssRows}`);
   mkdirSync(dir, { recursive: true });
   const large = await measureCores(dir, data, { repeat: 1, singleCore: false, profile: false });
+  // The same batch again on top of the first: a re-sent export, whose rows all refer to parents
+  // both in the batch and in the history.
+  const resent: Partial<Record<Stage, StageRun>> = {};
+  if (opts.rssResend) {
+    const runId = await createLocalRun(large.root, 'resend', data.files);
+    for (const stage of STAGES) {
+      const r = (resent[stage] = await stageChild(dir, large.root, runId, stage));
+      log(
+        `  ${stage.padEnd(11)} re-sent  ${seconds(r.ms)}  peak RSS ${Math.round(r.maxRssKb / 1024)} MB`,
+      );
+    }
+  }
   const totalRows = data.rows.products + data.rows.orders + data.rows.order_items;
   const result = STAGES.map((stage) => {
     const a = { maxRssKb: Math.max(...small.twoCore[stage].map((r) => r.maxRssKb)) };
@@ -328,6 +346,12 @@ async function measureScaling(work: string, opts: Options, small: CoreMeasuremen
       growth: round(b.maxRssKb / a.maxRssKb),
       rows_per_s_large: Math.round(rowsFor / (b.ms / 1000)),
       seconds_large: round(b.ms / 1000, 1),
+      ...(resent[stage]
+        ? {
+            peak_rss_mb_resent: round(resent[stage].maxRssKb / 1024, 1),
+            seconds_resent: round(resent[stage].ms / 1000, 1),
+          }
+        : {}),
     };
   });
   rmSync(large.root, { recursive: true, force: true });
@@ -501,7 +525,10 @@ async function main(): Promise<number> {
     scaling = await measureScaling(work, opts, core);
     for (const s of scaling.stages)
       log(
-        `  ${s.stage.padEnd(11)} ${s.peak_rss_mb_small} MB -> ${s.peak_rss_mb_large} MB (x${s.growth})`,
+        `  ${s.stage.padEnd(11)} ${s.peak_rss_mb_small} MB -> ${s.peak_rss_mb_large} MB (x${s.growth})` +
+          (s.peak_rss_mb_resent === undefined
+            ? ''
+            : `; re-sent on its own history ${s.peak_rss_mb_resent} MB`),
       );
   }
 
@@ -620,6 +647,13 @@ async function main(): Promise<number> {
     '2_rss_growth': scaling
       ? Object.fromEntries(scaling.stages.map((s) => [s.stage, s.growth]))
       : null,
+    '2_peak_rss_mb_at_rss_rows': scaling
+      ? Object.fromEntries(scaling.stages.map((s) => [s.stage, s.peak_rss_mb_large]))
+      : null,
+    '2_peak_rss_mb_resent_on_its_history':
+      scaling && opts.rssResend
+        ? Object.fromEntries(scaling.stages.map((s) => [s.stage, s.peak_rss_mb_resent ?? null]))
+        : null,
     '3_parquet_size_vs_duckdb_at_most_1.25': Object.fromEntries(
       stages.map((s) => [s.stage, s.output_size_vs_duckdb]),
     ),
