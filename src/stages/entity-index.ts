@@ -7,7 +7,7 @@ import { layout, parseOutputKey } from '../contracts/layout.js';
 import type { Columns, Value } from '../formats/parquet.js';
 import { fetchInOrder, type ObjectInfo, type ObjectStore } from '../ports/object-store.js';
 import type { CommittedRuns } from './committed-runs.js';
-import { KeyVersionTable } from './key-table.js';
+import { DENSE_SLOTS_PER_KEY, DenseKeyVersions, KeyVersionTable } from './key-table.js';
 import { fetchPartColumns, readFetchedPart, type FetchPartOptions } from './parquet-parts.js';
 
 export type Key = string | number;
@@ -53,8 +53,19 @@ export function newer(
   return a.loadedAt > b.loadedAt || (a.loadedAt === b.loadedAt && a.runId > b.runId);
 }
 
+/** Keys a caller wants from an index. */
+export interface WantedKeySet {
+  has(key: Key): boolean;
+  readonly size?: number;
+  /** When every wanted key is an integer in first..last: an index can hold them densely. */
+  readonly range?: { first: number; last: number };
+}
+
 /** The keys a caller wants from an index, asked for when there are parts to read (undefined: all). */
-export type WantedKeys = () => Promise<{ has(key: Key): boolean } | undefined>;
+export type WantedKeys = () => Promise<WantedKeySet | undefined>;
+
+/** An index of keys' latest versions: a hash table, or dense over a range of integer keys. */
+export type KeyIndex = KeyVersionTable<KeyVersion> | DenseKeyVersions<KeyVersion>;
 
 export type KeyIndexOptions = FetchPartOptions & {
   /** Which committed earlier runs can hold a wanted version (default: every one). */
@@ -67,14 +78,28 @@ export type KeyIndexOptions = FetchPartOptions & {
   filterAfter?: number;
 };
 
-/** The entries of `index` whose key `wanted` has, in a table of their size. */
-function keptOnly(
-  index: KeyVersionTable<KeyVersion>,
-  wanted: { has(key: Key): boolean },
-): KeyVersionTable<KeyVersion> {
+/**
+ * The entries of `index` whose key `wanted` has, in a table of their size: dense when the wanted
+ * keys are integers filling at least a quarter of their range (DENSE_SLOTS_PER_KEY), else hashed.
+ */
+function keptOnly(index: KeyIndex, wanted: WantedKeySet): KeyIndex {
+  const { range, size } = wanted;
+  if (range && size !== undefined && range.last - range.first + 1 <= DENSE_SLOTS_PER_KEY * size) {
+    const dense = DenseKeyVersions.forRange<KeyVersion>(range.first, range.last);
+    let fits = true;
+    index.forEach((key, version) => {
+      if (fits && wanted.has(key)) fits = dense.set(key, version);
+    });
+    if (fits) return dense;
+  }
+  return hashed(index, wanted);
+}
+
+/** The entries of `index` (that `wanted` has, if given) in a hash table. */
+function hashed(index: KeyIndex, wanted?: WantedKeySet): KeyVersionTable<KeyVersion> {
   const kept = new KeyVersionTable<KeyVersion>({ shared: true });
   index.forEach((key, version) => {
-    if (wanted.has(key)) kept.set(key, version);
+    if (!wanted || wanted.has(key)) kept.set(key, version);
   });
   return kept;
 }
@@ -102,7 +127,7 @@ export async function loadKeyIndex(
   committed: CommittedRuns,
   only?: WantedKeys,
   options: KeyIndexOptions = {},
-): Promise<KeyVersionTable<KeyVersion>> {
+): Promise<KeyIndex> {
   const { runs, filterAfter = 0, ...fetching } = options;
   const wantedRuns = new Map<string, Promise<boolean>>();
   const isWantedRun = (runId: string) => {
@@ -111,7 +136,7 @@ export async function loadKeyIndex(
     return answer;
   };
   // Shared: validate's threads look parents up in it without a copy each.
-  let index = new KeyVersionTable<KeyVersion>({ shared: true });
+  let index: KeyIndex = new KeyVersionTable<KeyVersion>({ shared: true });
   // Keys share their version object: one per (date, load time, run), not one per key.
   const distinct = new Map<string, KeyVersion>();
   let last: KeyVersion | undefined;
@@ -130,7 +155,7 @@ export async function loadKeyIndex(
     if (!(await committed.isCommitted(runId)) || !(await isWantedRun(runId))) continue;
     parts.push(object);
   }
-  let wanted: { has(key: Key): boolean } | undefined;
+  let wanted: WantedKeySet | undefined;
   let asked = only === undefined;
   const columns = [...keyColumns, '_loaded_at', '_run_id'];
   const fetchPart = (part: ObjectInfo) => fetchPartColumns(store, part, columns, fetching);
@@ -140,7 +165,7 @@ export async function loadKeyIndex(
       if (!asked && index.size >= filterAfter) {
         asked = true;
         wanted = await only!();
-        if (wanted && index.size > 0) index = keptOnly(index, wanted);
+        if (wanted) index = keptOnly(index, wanted);
       }
       const loaded = rows._loaded_at!;
       for (let i = 0; i < loaded.length; i++) {
@@ -152,7 +177,10 @@ export async function loadKeyIndex(
           (rows._run_id![i] as string) ?? runId!,
         );
         const known = index.get(key);
-        if (!known || newer(version, known)) index.set(key, version);
+        if (known && !newer(version, known)) continue;
+        // A dense index that cannot take a version (past 65,535 of them) becomes a hash table.
+        if (index instanceof DenseKeyVersions && !index.set(key, version)) index = hashed(index);
+        if (index instanceof KeyVersionTable) index.set(key, version);
       }
     }
   }

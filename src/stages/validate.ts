@@ -40,13 +40,17 @@ import {
   loadKeyIndex,
   newer,
   type Key,
+  type KeyIndex,
   type KeyIndexOptions,
   type KeyVersion,
   type WantedKeys,
+  type WantedKeySet,
 } from './entity-index.js';
 import {
   bucketOfKey,
+  DENSE_SLOTS_PER_KEY,
   DenseKeyCodes,
+  DenseKeyVersions,
   FrozenKeyVersions,
   isDenseKey,
   KeySet,
@@ -54,6 +58,7 @@ import {
   KeyVersionTable,
   TAG_LIMIT,
   type DenseKeyCodesData,
+  type DenseKeyVersionsData,
   type FrozenKeyVersionsData,
   type KeyTableData,
   type KeyVersionData,
@@ -166,7 +171,8 @@ interface Writers {
 }
 
 /** A table of keys -> versions as it crosses threads (shared arrays: no copy). */
-type KeyVersions = KeyVersionData<KeyVersion>;
+/** A parent's earlier keys as a worker thread gets them (see loadKeyIndex). */
+type KeyVersions = KeyVersionData<KeyVersion> | DenseKeyVersionsData<KeyVersion>;
 type FrozenKeys = FrozenKeyVersionsData<KeyVersion>;
 
 /**
@@ -196,13 +202,6 @@ function dateOfCode(code: number): string | undefined {
   return code === 1 ? undefined : addDays(DENSE_FIRST_DATE, code - 2);
 }
 
-/**
- * Most slots of a dense key table per key of the first pass: 2-byte slots over a range four
- * times the keys take what frozen tables take (8 bytes a key), and ids counted up fill their
- * range (orders at 20M rows: 6.67M keys, 13 MB instead of 53, held through both of the items'
- * passes).
- */
-const DENSE_SLOTS_PER_KEY = 4;
 /** Keys a first-pass piece samples for the dense table's range. */
 const KEY_SAMPLE_SIZE = 4096;
 /**
@@ -236,6 +235,14 @@ export class KeySample {
 export function denseKeysFor(
   pieces: readonly NonNullable<PartitionRawResult['keys']>[],
 ): DenseKeyCodes | undefined {
+  const range = denseRangeFor(pieces);
+  return range && DenseKeyCodes.forRange(range.first, range.last);
+}
+
+/** The range {@link denseKeysFor} would cover, if any. */
+function denseRangeFor(
+  pieces: readonly NonNullable<PartitionRawResult['keys']>[],
+): { first: number; last: number } | undefined {
   if (pieces.some((p) => !p.dense)) return undefined;
   const count = pieces.reduce((sum, p) => sum + p.count, 0);
   const sample = pieces.flatMap((p) => p.sample).sort((a, b) => a - b);
@@ -243,7 +250,7 @@ export function denseKeysFor(
   const first = sample[Math.floor(sample.length * DENSE_RANGE_TRIM)]!;
   const last = sample[Math.ceil(sample.length * (1 - DENSE_RANGE_TRIM)) - 1]!;
   if (last - first + 1 > DENSE_SLOTS_PER_KEY * count) return undefined;
-  return DenseKeyCodes.forRange(first, last);
+  return { first, last };
 }
 
 /**
@@ -352,7 +359,10 @@ function parentLookup(tables: {
   thisRun: ThisRunKeys;
 }): (key: Key) => KeyVersion | undefined {
   const thisRun = thisRunLookup(tables.thisRun);
-  const earlier = KeyVersionTable.from(tables.earlier);
+  const earlier =
+    'dense' in tables.earlier
+      ? DenseKeyVersions.from(tables.earlier)
+      : KeyVersionTable.from(tables.earlier);
   return (key) => thisRun(key) ?? earlier.get(key);
 }
 
@@ -807,7 +817,7 @@ export async function runValidate(
   const touched = new Set<string>();
   const committed = new CommittedRuns(ctx.store);
   /** Keys validated by earlier runs, per entity (loaded when first needed). */
-  const earlier = new Map<string, KeyVersionTable<KeyVersion>>();
+  const earlier = new Map<string, KeyIndex>();
   /** This run's valid keys of each parent entity. */
   const thisRun = new Map<string, ThisRunKeys>();
   const written = new Map<string, Record<'validated' | 'held' | 'rejected', string[]>>();
@@ -874,40 +884,69 @@ export async function runValidate(
    * history's index and this set held twice over for nothing. Undefined (every key) when a child
    * derives that column rather than reading it.
    */
-  const referencedKeys = async (parent: EntitySpec): Promise<KeySet | undefined> => {
-    const referenced = new KeySet();
+  const referencedKeys = async (parent: EntitySpec): Promise<WantedKeySet | undefined> => {
     const validatedNow = thisRun.has(parent.name)
       ? thisRunLookup(thisRun.get(parent.name)!)
       : () => undefined;
-    const wanted = (value: Value | undefined) => {
-      if (value !== undefined && value !== null && !validatedNow(value as Key))
-        referenced.add(value as Key);
-    };
+    const links = profile.entities.flatMap((child) =>
+      (child.parents ?? [])
+        .filter((link) => link.entity === parent.name)
+        .map((link) => ({ child, link, spec: child.columns.find((c) => c.name === link.column)! })),
+    );
+    if (links.some(({ spec }) => spec.derive)) return undefined;
     const parseContext = { timeZone };
-    for (const child of profile.entities) {
-      const names = child.columns.map((c) => c.name);
-      for (const link of child.parents ?? []) {
-        if (link.entity !== parent.name) continue;
-        const spec = child.columns.find((c) => c.name === link.column)!;
-        if (spec.derive) return undefined;
+    /** Visits every value wanted (not this run's), until `visit` returns false. */
+    const eachWanted = async (visit: (key: Key) => boolean | void): Promise<void> => {
+      const wanted = (value: Value | undefined) =>
+        value === undefined || value === null || validatedNow(value as Key) !== undefined
+          ? true
+          : visit(value as Key) !== false;
+      for (const { child, link, spec } of links) {
         // Of a large raw part, only that column's chunks are fetched (fetchPartColumns).
         const columns = [link.column];
         const fetchPart = (part: ObjectInfo) => fetchPartColumns(ctx.store, part, columns);
         for await (const { fetched } of fetchInOrder(rawParts.get(child.name)!, fetchPart)) {
           for await (const cols of readFetchedPart(fetched, { columns })) {
             for (const text of cols[link.column]!)
-              wanted(parsedRawValue(spec, text as string | null, parseContext));
+              if (!wanted(parsedRawValue(spec, text as string | null, parseContext))) return;
           }
         }
+        const column = child.columns.findIndex((c) => c.name === link.column);
         for (const row of (await pendingHeld(child)).values())
-          wanted(row.values[names.indexOf(link.column)]);
+          if (!wanted(row.values[column])) return;
       }
-    }
+    };
+    // First pass: are they integer ids that fill a range (an even sample of them)?
+    let values = 0;
+    let dense = true;
+    const sample = new KeySample();
+    await eachWanted((key) => {
+      values += 1;
+      if (isDenseKey(key)) sample.add(key);
+      else return (dense = false);
+    });
+    const range = dense
+      ? denseRangeFor([{ dense, count: values, sample: sample.keys }])
+      : undefined;
+    const inRange = (key: Key) =>
+      range !== undefined && isDenseKey(key) && key >= range.first && key <= range.last;
+    // Second pass: the keys, or with a range only those outside it. An index dense over the
+    // range holds every earlier key in it, 2 bytes each however few are wanted, so the set of
+    // millions of ids a large batch refers to is not built for it: the main thread, idle while
+    // its workers validate, never collected it (134 MB of a 20M-row batch's peak).
+    const outside = new KeySet();
+    await eachWanted((key) => {
+      if (!inRange(key)) outside.add(key);
+    });
     ctx.log.debug('parent keys wanted from the history', {
       entity: parent.name,
-      keys: referenced.size,
+      values: dense ? values : undefined,
+      range,
+      keys: outside.size,
     });
-    return referenced;
+    return range
+      ? { has: (key) => inRange(key) || outside.has(key), size: values, range }
+      : { has: (key) => outside.has(key), size: outside.size };
   };
   /** An entity's keys validated by earlier committed runs ({@link loadKeyIndex}). */
   const earlierKeys = (

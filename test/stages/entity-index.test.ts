@@ -12,7 +12,7 @@ import {
   type KeyIndexOptions,
   type WantedKeys,
 } from '../../src/stages/entity-index.js';
-import { KeySet } from '../../src/stages/key-table.js';
+import { DenseKeyVersions, KeySet, KeyVersionTable } from '../../src/stages/key-table.js';
 import { validatedSchema } from '../../src/stages/validate.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
 
@@ -133,6 +133,38 @@ describe('loadKeyIndex', () => {
     expect(index.get(250)?.runId).toBe('run-b');
     expect(index.has(1)).toBe(false);
     expect(index.has(5_000)).toBe(false);
+  });
+
+  it('indexes wanted integer ids that fill their range densely, with the same answers', async () => {
+    // Ids 100-300 (run-a's second day, run-b re-sending 150) and 1,001-1,100 (run-c): 301 ids
+    // over a range of 1,001, within four slots a key.
+    const ids = [...range(100, 300), ...range(1_001, 1_100)];
+    const wanted = wantedOf(...ids);
+    const index = await ordersIndex(t.store, () =>
+      Promise.resolve({
+        has: (key) => wanted.has(key),
+        size: wanted.size,
+        range: { first: 100, last: 1_100 },
+      }),
+    );
+    expect(index).toBeInstanceOf(DenseKeyVersions);
+    expect(index.size).toBe(ids.length);
+    const hashed = await ordersIndex(t.store, () => Promise.resolve(wantedOf(...ids)));
+    expect(hashed).toBeInstanceOf(KeyVersionTable);
+    for (const id of [...ids, 1, 99, 301, 1_000, 1_101, 5_000])
+      expect(index.get(id)).toEqual(hashed.get(id));
+    expect(index.get(150)).toEqual({ date: '2024-01-03', loadedAt: 2_000, runId: 'run-b' });
+    expect(index.get(100)).toEqual({ date: '2024-01-01', loadedAt: 1_000, runId: 'run-a' });
+    // Spread thinner than one id in four slots: a hash table.
+    const sparse = await ordersIndex(t.store, () =>
+      Promise.resolve({
+        has: (k) => k === 1 || k === 5_000,
+        size: 2,
+        range: { first: 1, last: 5_000 },
+      }),
+    );
+    expect(sparse).toBeInstanceOf(KeyVersionTable);
+    expect(sparse.get(5_000)?.runId).toBe('run-c');
   });
 
   it('never asks for the wanted keys when the history stays under filterAfter', async () => {

@@ -2,12 +2,14 @@ import { describe, expect, it } from '@jest/globals';
 import {
   bucketOfKey,
   DenseKeyCodes,
+  DenseKeyVersions,
   FrozenKeyVersions,
   KeySet,
   KeyTable,
   KeyVersionTable,
   TAG_LIMIT,
 } from '../../src/stages/key-table.js';
+import type { Key } from '../../src/stages/entity-index.js';
 import { seededRandom } from '../helpers/random.js';
 
 describe('KeyTable', () => {
@@ -262,6 +264,64 @@ describe('DenseKeyCodes', () => {
     // 0 and -0 are one key.
     expect(table.set(-0, 9)).toBe(true);
     expect([table.get(0), table.get(-0)]).toEqual([9, 9]);
+  });
+});
+
+describe('DenseKeyVersions', () => {
+  const v = (n: number) => ({ date: `2024-01-0${n}`, loadedAt: n, runId: `run-${n}` });
+
+  it('holds one version per key of its range, shared objects by index', () => {
+    const [a, b] = [v(1), v(2)];
+    const table = DenseKeyVersions.forRange<ReturnType<typeof v>>(10, 19);
+    expect(table.set(10, a)).toBe(true);
+    expect(table.set(19, b)).toBe(true);
+    expect(table.set(12, a)).toBe(true);
+    expect(table.set(12, b)).toBe(true); // replaced: still one key
+    expect(table.size).toBe(3);
+    expect(table.get(10)).toBe(a);
+    expect(table.get(12)).toBe(b);
+    expect(table.has(11)).toBe(false);
+    // Keys outside the range, and text keys, go to its hash table.
+    expect(table.set(9, a)).toBe(true);
+    expect(table.set(2 ** 40, b)).toBe(true);
+    expect(table.set('10', a)).toBe(true);
+    expect(table.set(10.5, b)).toBe(true);
+    expect(table.get(9)).toBe(a);
+    expect(table.get('10')).toBe(a);
+    expect(table.get(10.5)).toBe(b);
+    expect(table.has(20)).toBe(false);
+    expect(table.size).toBe(7);
+    const seen: [Key, string][] = [];
+    table.forEach((key, version) => seen.push([key, version.runId]));
+    expect(seen.slice(0, 3)).toEqual([
+      [10, 'run-1'],
+      [12, 'run-2'],
+      [19, 'run-2'],
+    ]);
+    expect(new Set(seen.slice(3))).toEqual(
+      new Set([
+        [9, 'run-1'],
+        [2 ** 40, 'run-2'],
+        ['10', 'run-1'],
+        [10.5, 'run-2'],
+      ]),
+    );
+    // Another thread's copy: the same answers over the same shared arrays.
+    const copy = DenseKeyVersions.from(table.data());
+    expect(copy.get(12)).toEqual(b);
+    expect(copy.get(2 ** 40)).toEqual(b);
+    expect(copy.size).toBe(7);
+  });
+
+  it('takes at most 65,535 versions in its range, then refuses a new one and changes nothing', () => {
+    const table = DenseKeyVersions.forRange<{ n: number }>(0, 70_000);
+    for (let n = 0; n < 0xffff; n++) expect(table.set(n, { n })).toBe(true);
+    const known = table.get(5)!;
+    expect(table.set(5, { n: -1 })).toBe(false);
+    expect(table.get(5)).toBe(known);
+    expect(table.set(0xffff, known)).toBe(true); // a version it has
+    expect(table.set(80_000, { n: -2 })).toBe(true); // outside the range: hashed
+    expect(table.size).toBe(0xffff + 2);
   });
 });
 

@@ -27,8 +27,8 @@ const ordersHeader =
   'order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item';
 const itemsHeader =
   'id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price';
-const orderRow = (id: number, status = 'delivered') =>
-  `${id},${1000 + id},${status},${created(id)},,${created(id)},${created(id)},1`;
+const orderRow = (id: number, status = 'delivered', at = created(id)) =>
+  `${id},${1000 + id},${status},${at},,${at},${at},1`;
 const itemRow = (id: number, order: number) =>
   `${id},${order},${1000 + order},${(id % 20) + 1},delivered,${created(order)},,,,12.50`;
 
@@ -47,8 +47,11 @@ const productsCsv = csv('id,sku,cost,category,name,brand,retail_price,department
 
 /** What validate of the second batch logged of the parent keys it wanted from the history. */
 interface Validated {
-  wanted: Record<string, number>;
+  /** Per parent: the values its children refer to that this run did not validate, if ids. */
+  wanted: Record<string, { values?: number; dense: boolean }>;
   counts: Record<string, EntityCounts>;
+  /** Dates the batch's valid rows went to: an item's is its order's, as the index says. */
+  touched: string[];
 }
 
 async function validateLogging(
@@ -56,20 +59,28 @@ async function validateLogging(
   runId: string,
   options: ValidateOptions,
 ): Promise<Validated> {
-  const wanted: Record<string, number> = {};
+  const wanted: Validated['wanted'] = {};
   const log = createLogger('debug', {}, (line) => {
-    const entry = JSON.parse(line) as { message: string; entity: string; keys: number };
-    if (entry.message === 'parent keys wanted from the history') wanted[entry.entity] = entry.keys;
+    const entry = JSON.parse(line) as {
+      message: string;
+      entity: string;
+      values?: number;
+      range?: object;
+    };
+    if (entry.message === 'parent keys wanted from the history')
+      wanted[entry.entity] = { values: entry.values, dense: entry.range !== undefined };
   });
   const ctx = { ...t.context(runId), log };
   const result = await runValidate(ctx, await readRunManifest(t.store, runId), options);
-  return { wanted, counts: result.entities };
+  return { wanted, counts: result.entities, touched: [...result.datesTouched].sort() };
 }
 
 describe('validate wants from the history only the parent keys this run did not validate', () => {
   let t: TestRuntime;
   let filtered: Validated;
   let unfiltered: Validated;
+  let itemsFiltered: Validated;
+  let itemsUnfiltered: Validated;
 
   beforeAll(async () => {
     t = await startTestRuntime();
@@ -103,7 +114,12 @@ describe('validate wants from the history only the parent keys this run did not 
           'orders.csv',
           csv(
             ordersHeader,
-            range(101, 300).map((id) => orderRow(id, id % 10 === 0 ? 'returned' : 'delivered')),
+            range(101, 300).map((id) =>
+              // Order 150 moves to another day: its items follow it from now on.
+              id === 150
+                ? orderRow(id, 'delivered', '2025-04-15T10:00:00')
+                : orderRow(id, id % 10 === 0 ? 'returned' : 'delivered'),
+            ),
           ),
         ],
         [
@@ -119,11 +135,33 @@ describe('validate wants from the history only the parent keys this run did not 
     filtered = await validateLogging(t, runId, { parentKeysUnfiltered: 0 });
     // A re-run of the stage with the history indexed whole gives the same outcome.
     unfiltered = await validateLogging(t, runId, {});
+    // runValidate alone writes no stage report: the stage commits the run for later batches.
+    await t.runStages(runId, ['validate', 'compute-kpi']);
+    // Items alone, for orders of the history (1-300, some re-sent by the batch above): the
+    // orders wanted are ids filling their range, which the history's index holds densely.
+    const itemsRun = await t.createRun(
+      'thelook',
+      'items-only',
+      write('items-only', [
+        [
+          'order_items.csv',
+          csv(
+            itemsHeader,
+            range(1, 300).map((id) => itemRow(30_000 + id, id)),
+          ),
+        ],
+      ]),
+    );
+    await t.runStages(itemsRun, ['upload']);
+    itemsFiltered = await validateLogging(t, itemsRun, { parentKeysUnfiltered: 0 });
+    itemsUnfiltered = await validateLogging(t, itemsRun, {});
   }, 120_000);
   afterAll(() => t?.stop());
 
   it('gathers the orders and products the batch refers to, less the orders it carries', () => {
-    expect(filtered.wanted).toEqual({ orders: 101, products: 20 });
+    // Orders 1-100 and 9999 (not 101-300); a product for each of the 301 items.
+    expect(filtered.wanted.orders?.values).toBe(101);
+    expect(filtered.wanted.products?.values).toBe(301);
     // Indexed whole, the history is never filtered, so nothing is gathered.
     expect(unfiltered.wanted).toEqual({});
   });
@@ -137,5 +175,19 @@ describe('validate wants from the history only the parent keys this run did not 
       rejected: 0,
     });
     expect(filtered.counts).toEqual(unfiltered.counts);
+    expect(filtered.touched).toEqual(unfiltered.touched);
+  });
+
+  it('finds the parents of a batch of items alone in a dense index of the history', () => {
+    // Orders 1-300, and 9999 for the item the re-sent batch holds: an outlier the dense range
+    // leaves to the index's hash table.
+    expect(itemsFiltered.wanted.orders).toEqual({ values: 301, dense: true });
+    expect(itemsFiltered.counts.order_items).toMatchObject({ rowsIn: 300, valid: 300, held: 0 });
+    expect(itemsFiltered.counts).toEqual(itemsUnfiltered.counts);
+    // Orders 1-300 are on the 28 days of March their ids give, and order 150 now on April 15th.
+    expect(itemsFiltered.touched).toEqual(
+      [...range(1, 28).map((d) => created(d).slice(0, 10)), '2025-04-15'].sort(),
+    );
+    expect(itemsFiltered.touched).toEqual(itemsUnfiltered.touched);
   });
 });
