@@ -56,8 +56,12 @@ export function newer(
 /** Keys a caller wants from an index. */
 export interface WantedKeySet {
   has(key: Key): boolean;
+  /** How many (with `range`: values asked for, repeats included). */
   readonly size?: number;
-  /** When every wanted key is an integer in first..last: an index can hold them densely. */
+  /**
+   * Integer ids in which most wanted keys lie, every one of them wanted: an index can hold the
+   * range densely and the few others hashed.
+   */
   readonly range?: { first: number; last: number };
 }
 

@@ -170,8 +170,7 @@ interface Writers {
   rejected: PartWriter;
 }
 
-/** A table of keys -> versions as it crosses threads (shared arrays: no copy). */
-/** A parent's earlier keys as a worker thread gets them (see loadKeyIndex). */
+/** A parent's earlier keys as they cross threads (shared arrays: no copy; see loadKeyIndex). */
 type KeyVersions = KeyVersionData<KeyVersion> | DenseKeyVersionsData<KeyVersion>;
 type FrozenKeys = FrozenKeyVersionsData<KeyVersion>;
 
