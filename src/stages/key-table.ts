@@ -529,13 +529,17 @@ export class DenseKeyCodes {
     return this.state;
   }
 
+  /** Whether `key` has a slot: an integer within the range. */
+  holds(key: Key): boolean {
+    if (typeof key !== 'number') return false;
+    const slot = key - this.state.first;
+    return slot >= 0 && slot < this.state.codes.length && Math.floor(slot) === slot;
+  }
+
   /** Sets `key`'s code; false, setting nothing, when the key is outside the range. */
   set(key: Key, code: number): boolean {
-    if (typeof key !== 'number' || !Number.isInteger(code) || code < 1 || code > 0xffff)
-      return false;
-    const slot = key + 0 - this.state.first; // + 0: -0 would name no slot
-    if (!(slot >= 0 && slot < this.state.codes.length && Math.floor(slot) === slot)) return false;
-    this.state.codes[slot] = code;
+    if (!this.holds(key) || !Number.isInteger(code) || code < 1 || code > 0xffff) return false;
+    this.state.codes[(key as number) + 0 - this.state.first] = code; // + 0: -0 names slot 0
     return true;
   }
 
@@ -556,6 +560,8 @@ export const DENSE_SLOTS_PER_KEY = 4;
 export interface DenseKeyVersionsData<V> {
   dense: DenseKeyCodesData;
   versions: V[];
+  /** Keys with a version in the range. */
+  keys: number;
   /** The keys outside the range. */
   rest: KeyVersionData<V>;
 }
@@ -570,16 +576,14 @@ export interface DenseKeyVersionsData<V> {
  */
 export class DenseKeyVersions<V extends object> {
   private readonly indexOf = new Map<V, number>();
-  private keys = 0;
 
   private constructor(
     private readonly codes: DenseKeyCodes,
     private readonly versions: V[],
     private readonly rest: KeyVersionTable<V>,
+    private keys: number,
   ) {
     versions.forEach((v, i) => this.indexOf.set(v, i));
-    const { codes: slots } = codes.data();
-    for (let i = 0; i < slots.length; i++) if (slots[i] !== 0) this.keys += 1;
   }
 
   /** An empty table for the keys first..last (and any others, hashed). */
@@ -588,6 +592,7 @@ export class DenseKeyVersions<V extends object> {
       DenseKeyCodes.forRange(first, last),
       [],
       new KeyVersionTable<V>({ shared: true }),
+      0,
     );
   }
 
@@ -596,12 +601,18 @@ export class DenseKeyVersions<V extends object> {
       DenseKeyCodes.from(data.dense),
       [...data.versions],
       KeyVersionTable.from(data.rest),
+      data.keys,
     );
   }
 
   /** The table as data for another thread (its arrays shared, no copy). */
   data(): DenseKeyVersionsData<V> {
-    return { dense: this.codes.data(), versions: [...this.versions], rest: this.rest.data() };
+    return {
+      dense: this.codes.data(),
+      versions: [...this.versions],
+      keys: this.keys,
+      rest: this.rest.data(),
+    };
   }
 
   /** Keys with a version. */
@@ -623,9 +634,7 @@ export class DenseKeyVersions<V extends object> {
    * key is in the range and the range holds as many versions as it can.
    */
   set(key: Key, version: V): boolean {
-    const { first, codes } = this.codes.data();
-    const slot = typeof key === 'number' ? key + 0 - first : -1;
-    if (!(slot >= 0 && slot < codes.length && Math.floor(slot) === slot)) {
+    if (!this.codes.holds(key)) {
       this.rest.set(key, version);
       return true;
     }
@@ -635,9 +644,8 @@ export class DenseKeyVersions<V extends object> {
       index = this.versions.push(version) - 1;
       this.indexOf.set(version, index);
     }
-    if (codes[slot] === 0) this.keys += 1;
-    codes[slot] = index + 1;
-    return true;
+    if (this.codes.get(key) === 0) this.keys += 1;
+    return this.codes.set(key, index + 1);
   }
 
   /** Every key with a version: the range's in key order, then the others. */
