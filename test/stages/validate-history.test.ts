@@ -14,8 +14,11 @@ import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
  * it gathers from the history only the parent keys its rows refer to that this run did not
  * validate. A re-sent batch refers to its own parents: at 20M order_items rows that was 6.67M
  * order keys gathered, and indexed from the history, for nothing. The history here is filtered
- * from its first key (parentKeysUnfiltered 0), as a history past 500,000 parent keys is.
+ * from its first key (parentKeysUnfiltered 0), as a history past 500,000 parent keys is, and the
+ * batch's references are read as a large batch's are (referencedKeysGathered 0: a second read for
+ * the keys outside a dense range).
  */
+const FILTERED: ValidateOptions = { parentKeysUnfiltered: 0, referencedKeysGathered: 0 };
 const dir = mkdtempSync(join(tmpdir(), 'validate-history-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -79,6 +82,7 @@ describe('validate wants from the history only the parent keys this run did not 
   let t: TestRuntime;
   let filtered: Validated;
   let unfiltered: Validated;
+  let gatheredOnce: Validated;
   let itemsFiltered: Validated;
   let itemsUnfiltered: Validated;
 
@@ -132,7 +136,9 @@ describe('validate wants from the history only the parent keys this run did not 
       ]),
     );
     await t.runStages(runId, ['upload']);
-    filtered = await validateLogging(t, runId, { parentKeysUnfiltered: 0 });
+    filtered = await validateLogging(t, runId, FILTERED);
+    // A daily batch's few references are gathered in one read and looked up in a hash table.
+    gatheredOnce = await validateLogging(t, runId, { parentKeysUnfiltered: 0 });
     // A re-run of the stage with the history indexed whole gives the same outcome.
     unfiltered = await validateLogging(t, runId, {});
     // runValidate alone writes no stage report: the stage commits the run for later batches.
@@ -153,7 +159,7 @@ describe('validate wants from the history only the parent keys this run did not 
       ]),
     );
     await t.runStages(itemsRun, ['upload']);
-    itemsFiltered = await validateLogging(t, itemsRun, { parentKeysUnfiltered: 0 });
+    itemsFiltered = await validateLogging(t, itemsRun, FILTERED);
     itemsUnfiltered = await validateLogging(t, itemsRun, {});
   }, 120_000);
   afterAll(() => t?.stop());
@@ -176,6 +182,9 @@ describe('validate wants from the history only the parent keys this run did not 
     });
     expect(filtered.counts).toEqual(unfiltered.counts);
     expect(filtered.touched).toEqual(unfiltered.touched);
+    expect(gatheredOnce.wanted.orders).toEqual({ values: 101, dense: false });
+    expect(gatheredOnce.counts).toEqual(unfiltered.counts);
+    expect(gatheredOnce.touched).toEqual(unfiltered.touched);
   });
 
   it('finds the parents of a batch of items alone in a dense index of the history', () => {
