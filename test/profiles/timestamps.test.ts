@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseIsoTimestamp, parseIsoTimestampByPattern } from '../../src/profiles/time.js';
+import {
+  dateInZone,
+  parseIsoTimestamp,
+  parseIsoTimestampByPattern,
+  wallClock,
+  zonedToEpoch,
+} from '../../src/profiles/time.js';
 import { pick, randomInt, seededRandom } from '../helpers/random.js';
 
 /** parseIsoTimestamp reads the common form by hand: it must agree with the pattern everywhere. */
@@ -38,5 +44,138 @@ describe('parseIsoTimestamp', () => {
     expect(parseIsoTimestamp('2024-03-10 12:00:00', 'Asia/Tokyo')).toBe(Date.UTC(2024, 2, 10, 3));
     expect(parseIsoTimestamp('2023-02-29 00:00:00', 'UTC')).toBeUndefined();
     expect(parseIsoTimestamp('2024-01-01 24:00:00Z', 'UTC')).toBeUndefined();
+  });
+});
+
+/**
+ * time.ts measures a zone's offset once an hour and looks it up after: every answer must be the
+ * one Intl gives for that very instant, at the offset changes above all. The reference here asks
+ * Intl each time.
+ */
+describe('zone offsets looked up, not measured each time', () => {
+  type Wall = { y: number; mo: number; d: number; h: number; mi: number; s: number };
+  const formats = new Map<string, Intl.DateTimeFormat>();
+  const intlWall = (epochMs: number, zone: string): Wall => {
+    let format = formats.get(zone);
+    if (!format) {
+      format = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+      });
+      formats.set(zone, format);
+    }
+    const f: Record<string, number> = {};
+    for (const p of format.formatToParts(epochMs)) if (p.type !== 'literal') f[p.type] = +p.value;
+    return { y: f.year!, mo: f.month!, d: f.day!, h: f.hour!, mi: f.minute!, s: f.second! };
+  };
+  const asUtc = (w: Wall) => Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s);
+  const intlOffset = (epochMs: number, zone: string) =>
+    asUtc(intlWall(epochMs, zone)) - Math.floor(epochMs / 1000) * 1000;
+  const dateText = (w: Wall) =>
+    `${String(w.y).padStart(4, '0')}-${String(w.mo).padStart(2, '0')}-${String(w.d).padStart(2, '0')}`;
+
+  // Half-hour and 45-minute offsets and changes, negative DST (Dublin), a skipped day (Apia),
+  // DST suspended and resumed within a year (Casablanca), a 2-hour change (Troll).
+  const zones = [
+    'Europe/Berlin',
+    'America/New_York',
+    'Australia/Lord_Howe',
+    'Asia/Kathmandu',
+    'America/St_Johns',
+    'Pacific/Apia',
+    'Africa/Casablanca',
+    'Europe/Dublin',
+    'Pacific/Chatham',
+    'Antarctica/Troll',
+    'America/Sao_Paulo',
+    'Europe/Moscow',
+  ];
+  const DAY = 86_400_000;
+
+  /** Every instant (to the second) at which the zone's offset changes, 1970-2035, by Intl. */
+  const changesOf = (zone: string): number[] => {
+    const changes: number[] = [];
+    let previous = intlOffset(Date.UTC(1970, 0, 1), zone);
+    for (let day = Date.UTC(1970, 0, 1) + DAY; day <= Date.UTC(2035, 0, 1); day += DAY) {
+      const offset = intlOffset(day, zone);
+      if (offset === previous) continue;
+      let lo = (day - DAY) / 1000;
+      let hi = day / 1000;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (intlOffset(mid * 1000, zone) === previous) lo = mid;
+        else hi = mid;
+      }
+      changes.push(hi * 1000);
+      previous = offset;
+    }
+    return changes;
+  };
+
+  it.each(zones)(
+    '%s: wall clock, date and wall time back to an instant, around each offset change and anywhere',
+    (zone) => {
+      const random = seededRandom(zone.length);
+      const changes = changesOf(zone);
+      expect(changes.length).toBeGreaterThan(zone === 'Asia/Kathmandu' ? 0 : 2);
+      const instants: number[] = [];
+      for (const at of changes) {
+        for (const delta of [-3_600_001, -3_600_000, -1001, -1000, -1, 0, 1, 999, 1000, 3_599_999])
+          instants.push(at + delta);
+      }
+      for (let i = 0; i < 3000; i++)
+        instants.push(randomInt(random, Date.UTC(1900, 0, 1), Date.UTC(2100, 0, 1)));
+      for (const e of instants) {
+        const wall = intlWall(e, zone);
+        expect([zone, e, wallClock(e, zone)]).toEqual([zone, e, wall]);
+        expect([zone, e, dateInZone(e, zone)]).toEqual([zone, e, dateText(wall)]);
+        // A wall time back to the instant it names: the very instant unless the wall time
+        // occurs twice (then one of the two), and a wall time in a gap to one that reads later.
+        const back = zonedToEpoch(wall.y, wall.mo, wall.d, wall.h, wall.mi, wall.s, 0, zone);
+        const again = intlWall(back, zone);
+        expect([zone, e, again]).toEqual([zone, e, wall]);
+        if (back !== Math.floor(e / 1000) * 1000) {
+          expect(Math.abs(back - Math.floor(e / 1000) * 1000)).toBeLessThanOrEqual(2 * 3_600_000);
+        }
+      }
+      // Wall times no instant has (the hour skipped when clocks go forward): the instant the
+      // two-step guess gives with Intl's offsets, which reads as the wall time moved by the gap
+      // (later east of UTC, earlier west of it).
+      for (const at of changes) {
+        const gap = intlOffset(at, zone) - intlOffset(at - 1000, zone);
+        if (gap <= 0) continue;
+        const skipped = intlWall(at - 1000, zone);
+        skipped.s += 1; // the first second the clocks skip
+        const wallAsUtc = asUtc(skipped);
+        const expected = wallAsUtc - intlOffset(wallAsUtc - intlOffset(wallAsUtc, zone), zone);
+        const t = zonedToEpoch(
+          skipped.y,
+          skipped.mo,
+          skipped.d,
+          skipped.h,
+          skipped.mi,
+          skipped.s,
+          0,
+          zone,
+        );
+        expect([zone, at, t]).toEqual([zone, at, expected]);
+        expect([wallAsUtc + gap, wallAsUtc - gap]).toContain(asUtc(intlWall(t, zone)));
+      }
+    },
+    60_000,
+  );
+
+  it('dates in UTC as toISOString gives them, years 0 to 9999 and past either end', () => {
+    const random = seededRandom(3);
+    for (let i = 0; i < 20_000; i++) {
+      const e = randomInt(random, Date.UTC(-300, 0, 1), Date.UTC(12_000, 0, 1));
+      expect([e, dateInZone(e, 'UTC')]).toEqual([e, new Date(e).toISOString().slice(0, 10)]);
+    }
   });
 });
