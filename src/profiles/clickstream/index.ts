@@ -88,11 +88,75 @@ export function aggregationKpi(aggregation: Aggregation): AggregationKpi {
   };
 }
 
-interface Counts {
-  periodStart: string;
-  groups: (string | null)[];
-  impressions: number;
-  clicks: number;
+/** Maps from each period start, then each group column's value, down to a group's slot. */
+type GroupTree = Map<string | null, GroupTree | number>;
+
+/**
+ * One KPI's impressions and clicks by period start and group, the groups found through nested
+ * maps keyed by the values themselves and their counts in typed arrays: no text made per row
+ * and ~60 bytes a group. A month by user over 2M impressions (1M users) took 70 s and 1.4 GB
+ * with a JSON text and an object per group, made per row.
+ */
+class GroupCounts {
+  private readonly tree: GroupTree = new Map();
+  /** Each group's period start (level 0), then its group columns' values, by slot. */
+  readonly levels: (string | null)[][];
+  impressions = new Float64Array(1024);
+  clicks = new Float64Array(1024);
+  size = 0;
+
+  constructor(groupColumns: number) {
+    this.levels = Array.from({ length: groupColumns + 1 }, () => []);
+  }
+
+  /** Counts one impression of the group `key` (period start, then group values). */
+  add(key: readonly (string | null)[], clicked: number): void {
+    let node = this.tree;
+    const last = key.length - 1;
+    for (let l = 0; l < last; l++) {
+      let next = node.get(key[l]!) as GroupTree | undefined;
+      if (next === undefined) node.set(key[l]!, (next = new Map()));
+      node = next;
+    }
+    let slot = node.get(key[last]!) as number | undefined;
+    if (slot === undefined) node.set(key[last]!, (slot = this.newSlot(key)));
+    this.impressions[slot]! += 1;
+    this.clicks[slot]! += clicked;
+  }
+
+  private newSlot(key: readonly (string | null)[]): number {
+    if (this.size === this.impressions.length) {
+      const impressions = new Float64Array(this.size * 2);
+      const clicks = new Float64Array(this.size * 2);
+      impressions.set(this.impressions);
+      clicks.set(this.clicks);
+      this.impressions = impressions;
+      this.clicks = clicks;
+    }
+    for (let l = 0; l < key.length; l++) this.levels[l]!.push(key[l]!);
+    return this.size++;
+  }
+
+  /** The KPI's rows, in the order of their groups' JSON texts ([period start, ...groups]). */
+  rows(kpi: AggregationKpi, date: string): KpiRow[] {
+    const { groupBy } = kpi.aggregation;
+    const ids = Array.from({ length: this.size }, (_, slot) =>
+      JSON.stringify(this.levels.map((values) => values[slot])),
+    );
+    const order = Array.from({ length: this.size }, (_, slot) => slot).sort((a, b) =>
+      ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0,
+    );
+    return order.map((slot) => {
+      const row: KpiRow = { period_date: date, period_start: this.levels[0]![slot]! };
+      for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = this.levels[g + 1]![slot]!;
+      const impressions = this.impressions[slot]!;
+      const clicks = this.clicks[slot]!;
+      row.impressions = impressions;
+      row.clicks = clicks;
+      row.ctr = clicks / impressions;
+      return row;
+    });
+  }
 }
 
 async function computeWindow(
@@ -100,7 +164,10 @@ async function computeWindow(
   window: KpiWindow,
 ): Promise<Record<string, KpiRow[]>> {
   const kpis = window.kpis.filter(isAggregationKpi);
-  const counts = kpis.map(() => new Map<string, Counts>());
+  const counts = kpis.map((kpi) => new GroupCounts(kpi.aggregation.groupBy.length));
+  // A row's group key per KPI, filled row by row (period start, then the group values).
+  const keys = kpis.map((kpi) => new Array<string | null>(kpi.aggregation.groupBy.length + 1));
+  const hourly = kpis.map((kpi) => kpi.aggregation.period === 'hour');
   const windowStart = zonedIso(window.start, window.timeZone);
   // Zone offsets and their changes fall on quarter hours, so every instant of a UTC quarter hour
   // is in the same local hour: one zone lookup per quarter hour, not per row.
@@ -117,38 +184,23 @@ async function computeWindow(
   for (const date of window.dates) {
     const rows = await input.rows(clicks.name, date);
     const times = rows.event_time!;
+    const clicked = rows.clk!;
+    const groupColumns = kpis.map((kpi) => kpi.aggregation.groupBy.map((c) => rows[c]!));
     for (let i = 0; i < times.length; i++) {
       const at = times[i] as number;
       if (at < window.start || at >= window.end) continue;
-      const clicked = rows.clk![i] as number;
-      kpis.forEach((kpi, k) => {
-        const { groupBy, period } = kpi.aggregation;
-        const periodStart = period === 'hour' ? hourStartOf(at) : windowStart;
-        const groups = groupBy.map((c) => rows[c]![i] as string | null);
-        const id = JSON.stringify([periodStart, ...groups]);
-        let c = counts[k]!.get(id);
-        if (!c) {
-          c = { periodStart, groups, impressions: 0, clicks: 0 };
-          counts[k]!.set(id, c);
-        }
-        c.impressions += 1;
-        c.clicks += clicked;
-      });
+      for (let k = 0; k < kpis.length; k++) {
+        const key = keys[k]!;
+        key[0] = hourly[k] ? hourStartOf(at) : windowStart;
+        const columns = groupColumns[k]!;
+        for (let g = 0; g < columns.length; g++)
+          key[g + 1] = (columns[g]![i] ?? null) as string | null;
+        counts[k]!.add(key, clicked[i] as number);
+      }
     }
   }
   const out: Record<string, KpiRow[]> = {};
-  kpis.forEach((kpi, k) => {
-    out[kpi.name] = [...counts[k]!.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, c]) => ({
-        period_date: window.date,
-        period_start: c.periodStart,
-        ...Object.fromEntries(kpi.aggregation.groupBy.map((g, j) => [g, c.groups[j] ?? null])),
-        impressions: c.impressions,
-        clicks: c.clicks,
-        ctr: c.clicks / c.impressions,
-      }));
-  });
+  kpis.forEach((kpi, k) => (out[kpi.name] = counts[k]!.rows(kpi, window.date)));
   return out;
 }
 
