@@ -6,7 +6,8 @@ import { expandPaths } from '../../src/cli/submit.js';
 import { layout } from '../../src/contracts/layout.js';
 import type { StageReport } from '../../src/contracts/report.js';
 import type { Columns } from '../../src/formats/parquet.js';
-import { mergeItems, REES46_KPIS } from '../../src/profiles/rees46/index.js';
+import { mergeItems, rees46, REES46_KPIS } from '../../src/profiles/rees46/index.js';
+import type { KpiInput } from '../../src/profiles/types.js';
 import { DATASETS, startTestRuntime, type TestRuntime } from '../helpers/local.js';
 import { rees46Kpis } from './rees46-reference.js';
 import {
@@ -167,5 +168,69 @@ describe('rees46: the Kaggle 9-column layout keeps 19-digit category ids exact',
     });
     const [first] = daily;
     expect(first).toMatchObject({ event_date: '2019-10-01', sessions: 8, orders: 2 });
+  });
+});
+
+/** compute-kpi merges the catalogue once for the windows that share its rows, not once a window. */
+describe('rees46: the merged catalogue, shared by windows while its rows are the same', () => {
+  const start = Date.UTC(2022, 11, 1);
+  const window = {
+    date: '2022-12-01',
+    period: 'day' as const,
+    timeZone: 'UTC',
+    start,
+    end: start + 86_400_000,
+    dates: ['2022-12-01'],
+    kpis: REES46_KPIS,
+  };
+  const events: Columns = {
+    event_time: [start + 1000, start + 2000],
+    event_type: ['view', 'purchase'],
+    product_id: [1, 2],
+    price: [5, 7.5],
+    user_id: [10, 11],
+    user_session: ['s1', 's2'],
+    brand: [null, null],
+    category_id: [null, null],
+    category_code: [null, null],
+  };
+  const catalogue = (brandOfOne: string): Columns => ({
+    product_id: [1, 2],
+    category_id: ['100', '200'],
+    category_code: [null, null],
+    brand: [brandOfOne, 'two'],
+    _loaded_at: [1, 1],
+    _run_id: ['r1', 'r1'],
+    _source_file: ['item.csv', 'item.csv'],
+    _source_row: [1, 2],
+  });
+  const inputWith = (items: Columns): KpiInput => ({
+    timeZone: 'UTC',
+    options: {},
+    rows: async (entity) => (entity === 'items' ? items : events),
+    batches: () => {
+      throw new Error('not used');
+    },
+  });
+  const brandsOf = async (items: Columns) =>
+    ((await rees46.computeKpis(inputWith(items), window.date, window)).brand_daily ?? []).map(
+      (r) => [r.brand, r.views, r.purchases],
+    );
+
+  it('reads the same rows to the same brands, and a changed catalogue to its new brands', async () => {
+    const first = catalogue('one');
+    expect(await brandsOf(first)).toEqual([
+      ['one', 1, 0],
+      ['two', 0, 1],
+    ]);
+    expect(await brandsOf(first)).toEqual([
+      ['one', 1, 0],
+      ['two', 0, 1],
+    ]);
+    // A later run's catalogue: other rows (the reader's cache makes new ones), other brands.
+    expect(await brandsOf(catalogue('renamed'))).toEqual([
+      ['renamed', 1, 0],
+      ['two', 0, 1],
+    ]);
   });
 });

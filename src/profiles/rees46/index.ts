@@ -149,6 +149,20 @@ export function mergeItems(rows: Columns): Map<number, ItemAttributes> {
   return merged;
 }
 
+/**
+ * mergeItems of the catalogue rows a thread's windows share: the reader's cache of undated rows
+ * hands every window of a run the same object while the catalogue's parts stay the same, and
+ * merging the catalogue once a window was a third of compute-kpi's time (2M events over 121
+ * days, 110k items: 3.2 s of sorting and merging, 9 s in all, one core).
+ */
+const mergedCatalogues = new WeakMap<Columns, Map<number, ItemAttributes>>();
+
+function mergedItemsOf(rows: Columns): Map<number, ItemAttributes> {
+  let merged = mergedCatalogues.get(rows);
+  if (!merged) mergedCatalogues.set(rows, (merged = mergeItems(rows)));
+  return merged;
+}
+
 /** Event counts, revenue and the session funnel of one group. */
 class Funnel {
   views = 0;
@@ -204,7 +218,7 @@ class Funnel {
 }
 
 async function computeDay(input: KpiInput, window: KpiWindow): Promise<Record<string, KpiRow[]>> {
-  const itemsById = mergeItems(await input.rows(items.name));
+  const itemsById = mergedItemsOf(await input.rows(items.name));
   const all = new Funnel();
   const brands = new Map<string, Funnel>();
   const categories = new Map<string, { id: string; code: string | null; funnel: Funnel }>();
