@@ -136,7 +136,12 @@ export function wallClock(epochMs: number, timeZone: string): WallClock {
   return measuredWallClock(epochMs, timeZone);
 }
 
-/** Instant of a wall-clock time in a zone (the earlier one in a DST overlap). */
+/**
+ * Instant of a wall-clock time in a zone: the earlier one when the time occurs twice (clocks
+ * set back), and when clocks skip it (set forward), the instant it would be at the offset before
+ * the change, which reads as the time moved on by the gap (as java.time and Temporal do): a day
+ * that starts in a gap starts when its first existing time does.
+ */
 export function zonedToEpoch(
   y: number,
   mo: number,
@@ -149,8 +154,19 @@ export function zonedToEpoch(
 ): number {
   const asUtc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   if (isUtc(timeZone)) return asUtc;
-  const first = asUtc - offsetAt(asUtc, timeZone);
-  return asUtc - offsetAt(first, timeZone);
+  // A wall time is within 14 hours of its instant, and zones change offset at most once in two
+  // days: the offsets a day either side are the ones the time can have.
+  const before = offsetAt(asUtc - DAY_MS, timeZone);
+  const after = offsetAt(asUtc + DAY_MS, timeZone);
+  if (before === after && offsetAt(asUtc - before, timeZone) === before) return asUtc - before;
+  const early = asUtc - before;
+  const late = asUtc - after;
+  const earlyHolds = offsetAt(early, timeZone) === before;
+  const lateHolds = offsetAt(late, timeZone) === after;
+  if (earlyHolds && lateHolds) return Math.min(early, late);
+  if (earlyHolds) return early;
+  if (lateHolds) return late;
+  return before === after ? asUtc - offsetAt(asUtc - offsetAt(asUtc, timeZone), timeZone) : early;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
