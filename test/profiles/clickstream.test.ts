@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Value } from '../../src/formats/parquet.js';
-import { aggregationKpi, clickstream } from '../../src/profiles/clickstream/index.js';
+import {
+  aggregationKpi,
+  clickstream,
+  compareJsonTexts,
+} from '../../src/profiles/clickstream/index.js';
+import { pick, randomInt, seededRandom } from '../helpers/random.js';
 import { loadAggregations, type Aggregation } from '../../src/profiles/clickstream/aggregations.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
 import {
@@ -279,5 +284,43 @@ describe('clickstream: configuration and bad rows', () => {
         'missing_value:user_id': 1,
       },
     });
+  });
+});
+
+describe("clickstream: rows in the order of their groups' JSON texts", () => {
+  it('compares two values as JSON.stringify would order their texts, escapes and null included', () => {
+    const random = seededRandom(17);
+    // Units JSON writes as escapes (controls, quote, backslash, surrogates alone or paired),
+    // the ones either side of the closing quote (space, !, #), and plain ones.
+    const units = [
+      ' ',
+      '!',
+      '"',
+      '#',
+      '\\',
+      '\n',
+      '\u0000',
+      '\ud83d',
+      '\ude00',
+      'a',
+      'b',
+      '~',
+      '\u00e9',
+    ];
+    const text = () =>
+      random() < 0.1
+        ? null
+        : Array.from({ length: randomInt(random, 0, 4) }, () => pick(units, random)).join('');
+    for (let i = 0; i < 50_000; i++) {
+      const a = text();
+      const b = text();
+      const ta = JSON.stringify(a);
+      const tb = JSON.stringify(b);
+      expect([a, b, Math.sign(compareJsonTexts(a, b))]).toEqual([
+        a,
+        b,
+        ta < tb ? -1 : ta > tb ? 1 : 0,
+      ]);
+    }
   });
 });

@@ -88,6 +88,35 @@ export function aggregationKpi(aggregation: Aggregation): AggregationKpi {
   };
 }
 
+/** A code unit JSON.stringify writes other than as itself: a control, ", \\ or a surrogate. */
+const escapedInJson = (code: number) =>
+  code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff);
+
+/**
+ * How JSON.stringify(a) and JSON.stringify(b) compare as texts, without making them: null's text
+ * sorts after every string's (n > "), and two strings by their first differing code unit, the
+ * closing quote standing for the end of the shorter; only when that unit is one JSON escapes
+ * does the comparison need the texts. Rows kept the order of their groups' JSON texts when those
+ * were the groups' map keys; making 864k of them only to sort was 15% of a month by user.
+ */
+export function compareJsonTexts(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  const ca = i < a.length ? a.charCodeAt(i) : -1;
+  const cb = i < b.length ? b.charCodeAt(i) : -1;
+  if ((ca >= 0 && escapedInJson(ca)) || (cb >= 0 && escapedInJson(cb))) {
+    const ta = JSON.stringify(a);
+    const tb = JSON.stringify(b);
+    return ta < tb ? -1 : ta > tb ? 1 : 0;
+  }
+  // The end of a string is its closing quote in its text.
+  return (ca < 0 ? 0x22 : ca) - (cb < 0 ? 0x22 : cb);
+}
+
 /** Maps from each period start, then each group column's value, down to a group's slot. */
 type GroupTree = Map<string | null, GroupTree | number>;
 
@@ -140,12 +169,14 @@ class GroupCounts {
   /** The KPI's rows, in the order of their groups' JSON texts ([period start, ...groups]). */
   rows(kpi: AggregationKpi, date: string): KpiRow[] {
     const { groupBy } = kpi.aggregation;
-    const ids = Array.from({ length: this.size }, (_, slot) =>
-      JSON.stringify(this.levels.map((values) => values[slot])),
-    );
-    const order = Array.from({ length: this.size }, (_, slot) => slot).sort((a, b) =>
-      ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0,
-    );
+    const levels = this.levels;
+    const order = Array.from({ length: this.size }, (_, slot) => slot).sort((a, b) => {
+      for (let l = 0; l < levels.length; l++) {
+        const c = compareJsonTexts(levels[l]![a]!, levels[l]![b]!);
+        if (c !== 0) return c;
+      }
+      return 0;
+    });
     return order.map((slot) => {
       const row: KpiRow = { period_date: date, period_start: this.levels[0]![slot]! };
       for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = this.levels[g + 1]![slot]!;
