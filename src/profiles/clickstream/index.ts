@@ -97,7 +97,8 @@ const escapedInJson = (code: number) =>
  * sorts after every string's (n > "), and two strings by their first differing code unit, the
  * closing quote standing for the end of the shorter; only when that unit is one JSON escapes
  * does the comparison need the texts. Rows kept the order of their groups' JSON texts when those
- * were the groups' map keys; making 864k of them only to sort was 15% of a month by user.
+ * were the groups' map keys; making them only to sort cost 2M clicks' compute-kpi 7% of its time
+ * and a fifth of its memory (31.6 -> 29.4 s, 687 -> 545 MB).
  */
 export function compareJsonTexts(a: string | null, b: string | null): number {
   if (a === b) return 0;
@@ -122,9 +123,9 @@ type GroupTree = Map<string | null, GroupTree | number>;
 
 /**
  * One KPI's impressions and clicks by period start and group, the groups found through nested
- * maps keyed by the values themselves and their counts in typed arrays: no text made per row
- * and ~60 bytes a group. A month by user over 2M impressions (1M users) took 70 s and 1.4 GB
- * with a JSON text and an object per group, made per row.
+ * maps keyed by the values themselves and their counts in typed arrays: no text made per row.
+ * With a JSON text and an object made per row and KPI, compute-kpi on 2M clicks with the shipped
+ * aggregations (a month by user: 864k users) took 47.0 s on one core; this way 31.6 s.
  */
 class GroupCounts {
   private readonly tree: GroupTree = new Map();
