@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { NotFoundError } from '../../src/errors.js';
 import { listAll, openStore } from '../../src/ports/object-store.js';
-import { MemoryKpiStore } from './fs-stores.js';
+import { MemoryHistoryStore, MemoryKpiStore } from './fs-stores.js';
+import type { Invoice } from '../../src/ports/history-store.js';
 import { DelayedObjectStore, FsObjectStore } from './object-stores.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cartpipe-fs-store-'));
@@ -142,5 +143,52 @@ describe('in-memory KpiStore used by the benchmark', () => {
     await set('2025-01-01', [{ n: 1 }]);
     expect(await kpis.list('d', 'k')).toEqual([{ n: 1 }, { n: 2 }]);
     expect(await kpis.list('d', 'other')).toEqual([]);
+  });
+
+  it('counts rows per KPI without keeping them, whole dates replaced', async () => {
+    const kpis = new MemoryKpiStore(false);
+    const set = (kpi: string, date: string, n: number) =>
+      kpis.replaceDate({ dataset: 'd', kpi, date, groupBy: [], rows: Array(n).fill({ n: 1 }) });
+    await set('a', '2025-01-01', 3);
+    await set('a', '2025-01-02', 4);
+    await set('a', '2025-01-01', 1);
+    await set('b', '2025-01-01', 2);
+    expect(kpis.counts('d')).toEqual({ a: 5, b: 2 });
+    expect(kpis.counts('other')).toEqual({});
+  });
+});
+
+describe('in-memory HistoryStore used by the benchmark', () => {
+  const invoice = (invoiceNo: string, customerId: string | null, lines: number): Invoice => ({
+    invoiceNo,
+    invoiceDate: `2010-12-0${invoiceNo.slice(-1)}T10:00:00.000Z`,
+    customerId,
+    country: 'United Kingdom',
+    kind: 'sale',
+    lines,
+    quantity: lines,
+    total: lines,
+    items: Array.from({ length: lines }, (_, i) => ({
+      line: i + 1,
+      stockCode: 'X',
+      description: null,
+      quantity: 1,
+      unitPrice: 1,
+      amount: 1,
+      flags: '',
+    })),
+  });
+
+  it("replaces a date's invoices, counts the items DynamoDB would hold, and finds them", async () => {
+    const history = new MemoryHistoryStore();
+    // A header, the lines, the customer's entry (when there is a customer) and the date's.
+    expect(await history.replaceDate('2010-12-02', [invoice('2', 'c1', 3)])).toBe(6);
+    expect(
+      await history.replaceDate('2010-12-01', [invoice('1', 'c1', 1), invoice('3', null, 2)]),
+    ).toBe(4 + 4);
+    expect((await history.customerInvoices('c1')).map((i) => i.invoiceNo)).toEqual(['1', '2']);
+    expect((await history.invoice('3'))?.items).toHaveLength(2);
+    await history.replaceDate('2010-12-01', []);
+    expect(await history.invoice('3')).toBeUndefined();
   });
 });

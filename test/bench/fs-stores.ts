@@ -1,10 +1,11 @@
 /**
- * The benchmark's in-memory KpiStore and the setup of a run over a local folder; the object
- * stores (a folder, a latency) are in ./object-stores.ts.
+ * The benchmark's in-memory KpiStore and HistoryStore and the setup of a run over a local folder;
+ * the object stores (a folder, a latency) are in ./object-stores.ts.
  */
 import { layout } from '../../src/contracts/layout.js';
 import { submitBatch } from '../../src/cli/submit.js';
 import { resolveRunManifest } from '../../src/orchestrator/run-manifest.js';
+import type { HistoryStore, Invoice, InvoiceSummary } from '../../src/ports/history-store.js';
 import type { KpiRow, KpiRowSet, KpiStore } from '../../src/ports/kpi-store.js';
 import { putJson } from '../../src/ports/object-store.js';
 import { FsObjectStore } from './object-stores.js';
@@ -13,8 +14,22 @@ import { FsObjectStore } from './object-stores.js';
 export class MemoryKpiStore implements KpiStore {
   private readonly dates = new Map<string, KpiRow[]>();
 
+  /** `keepRows: false`: only how many rows each date got (a profile with millions of them). */
+  constructor(private readonly keepRows = true) {}
+
   async replaceDate(set: KpiRowSet): Promise<void> {
-    this.dates.set(`${set.dataset}\u0000${set.kpi}\u0000${set.date}`, set.rows);
+    const rows = this.keepRows ? set.rows : new Array<KpiRow>(set.rows.length);
+    this.dates.set(`${set.dataset}\u0000${set.kpi}\u0000${set.date}`, rows);
+  }
+
+  /** Rows stored per KPI (counted when they were not kept). */
+  counts(dataset: string): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const [key, rows] of this.dates) {
+      const [d, kpi] = key.split('\u0000');
+      if (d === dataset) counts[kpi!] = (counts[kpi!] ?? 0) + rows.length;
+    }
+    return counts;
   }
 
   /** One process, one run at a time: the lease has nobody to exclude. */
@@ -36,18 +51,49 @@ export class MemoryKpiStore implements KpiStore {
   }
 }
 
+/** Invoices kept in memory by date, for online-retail's purchase-history sink. */
+export class MemoryHistoryStore implements HistoryStore {
+  private readonly dates = new Map<string, readonly Invoice[]>();
+
+  async replaceDate(date: string, invoices: readonly Invoice[]): Promise<number> {
+    this.dates.set(date, invoices);
+    // The items DynamoDbHistoryStore writes: a header, the lines, the customer's and the date's.
+    return invoices.reduce(
+      (items, i) => items + 2 + i.items.length + (i.customerId === null ? 0 : 1),
+      0,
+    );
+  }
+
+  async customerInvoices(customerId: string): Promise<InvoiceSummary[]> {
+    return [...this.dates.values()]
+      .flat()
+      .filter((i) => i.customerId === customerId)
+      .map(({ items: _items, ...summary }) => summary)
+      .sort((a, b) => (a.invoiceDate < b.invoiceDate ? -1 : a.invoiceDate > b.invoiceDate ? 1 : 0));
+  }
+
+  async invoice(invoiceNo: string): Promise<Invoice | undefined> {
+    for (const invoices of this.dates.values()) {
+      const found = invoices.find((i) => i.invoiceNo === invoiceNo);
+      if (found) return found;
+    }
+    return undefined;
+  }
+}
+
 /**
- * Submits local files as a thelook batch into a local-folder store and creates its run
- * manifest, as the orchestrator does on the manifest's event. Returns the run id.
+ * Submits local files as a batch of `dataset` (thelook unless named) into a local-folder store and
+ * creates its run manifest, as the orchestrator does on the manifest's event. Returns the run id.
  */
 export async function createLocalRun(
   root: string,
   batch: string,
   files: readonly { path: string; name: string }[],
+  dataset = 'thelook',
 ): Promise<string> {
   const store = new FsObjectStore(root);
   const submitted = await submitBatch(store, {
-    dataset: 'thelook',
+    dataset,
     batch,
     files: files.map((f) => ({ path: f.path, name: f.name })),
   });

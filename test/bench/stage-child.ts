@@ -1,7 +1,9 @@
 /**
  * One stage in its own process, so its peak RSS is its own: executeStage, the code the job runs
  * (run manifest in, the stage core, its report out), over a local-folder ObjectStore and an
- * in-memory KpiStore (no HTTP). Writes what it measured as JSON to --out.
+ * in-memory KpiStore and HistoryStore (no HTTP). Writes what it measured as JSON to --out, with
+ * compute-kpi's KPI rows unless --kpi-counts-only (a profile with millions of KPI rows: they are
+ * counted, neither kept nor written).
  *   node dist/test/bench/stage-child.js --stage validate --root <store> --run <id> --out r.json
  */
 import { writeFileSync } from 'node:fs';
@@ -13,7 +15,7 @@ import type { StageReport } from '../../src/contracts/report.js';
 import { createLogger } from '../../src/log.js';
 import { getProfile } from '../../src/profiles/registry.js';
 import { executeStage } from '../../src/stages/run-stage.js';
-import { MemoryKpiStore } from './fs-stores.js';
+import { MemoryHistoryStore, MemoryKpiStore } from './fs-stores.js';
 import { DelayedObjectStore, FsObjectStore } from './object-stores.js';
 
 export interface StageChildResult {
@@ -32,6 +34,8 @@ export interface StageChildResult {
   report: StageReport;
   /** compute-kpi: the KPI rows it stored, by KPI name. */
   kpiRows?: Record<string, unknown[]>;
+  /** compute-kpi with --kpi-counts-only: how many KPI rows it stored, by KPI name. */
+  kpiRowCounts?: Record<string, number>;
 }
 
 async function main(): Promise<void> {
@@ -42,13 +46,15 @@ async function main(): Promise<void> {
       run: { type: 'string' },
       out: { type: 'string' },
       'latency-ms': { type: 'string', default: '0' },
+      'kpi-counts-only': { type: 'boolean', default: false },
     },
   });
   const stage = values.stage as Stage;
   const folder = new FsObjectStore(values.root!);
   const latencyMs = Number(values['latency-ms']);
   const store = latencyMs > 0 ? new DelayedObjectStore(folder, latencyMs) : folder;
-  const kpis = new MemoryKpiStore();
+  const countsOnly = values['kpi-counts-only']!;
+  const kpis = new MemoryKpiStore(!countsOnly);
   // The job's own config module, so settings added there (and CARTPIPE_* overrides) apply.
   const config = readConfig(JOB_ENV, {
     ...process.env,
@@ -57,7 +63,8 @@ async function main(): Promise<void> {
   });
   const log = createLogger('warn', { stage, runId: values.run });
   const started = performance.now();
-  const report = await executeStage(stage, { store, kpis, config, log });
+  const history = new MemoryHistoryStore();
+  const report = await executeStage(stage, { store, kpis, config, log, history });
   const ms = performance.now() - started;
   const usage = process.resourceUsage();
   const out: StageChildResult = {
@@ -71,7 +78,8 @@ async function main(): Promise<void> {
     reads: folder.reads,
     ...(store instanceof DelayedObjectStore ? { storeCalls: store.calls } : {}),
     report,
-    ...(stage === 'compute-kpi'
+    ...(stage === 'compute-kpi' && countsOnly ? { kpiRowCounts: kpis.counts(report.dataset) } : {}),
+    ...(stage === 'compute-kpi' && !countsOnly
       ? {
           kpiRows: Object.fromEntries(
             await Promise.all(
