@@ -120,20 +120,28 @@ function offsetAt(epochMs: number, timeZone: string): number {
  */
 const FIRST_OFFSET_INSTANT = Date.UTC(100, 0, 2);
 
+/**
+ * The instant moved by the zone's offset, so that its UTC fields are the zone's wall clock;
+ * undefined outside UTC before FIRST_OFFSET_INSTANT, where only Intl's own fields are right.
+ */
+function asLocal(epochMs: number, timeZone: string): number | undefined {
+  if (isUtc(timeZone)) return epochMs;
+  return epochMs >= FIRST_OFFSET_INSTANT ? epochMs + offsetAt(epochMs, timeZone) : undefined;
+}
+
 /** Wall-clock fields of an instant in a zone. */
 export function wallClock(epochMs: number, timeZone: string): WallClock {
-  if (isUtc(timeZone) || epochMs >= FIRST_OFFSET_INSTANT) {
-    const t = new Date(isUtc(timeZone) ? epochMs : epochMs + offsetAt(epochMs, timeZone));
-    return {
-      y: t.getUTCFullYear(),
-      mo: t.getUTCMonth() + 1,
-      d: t.getUTCDate(),
-      h: t.getUTCHours(),
-      mi: t.getUTCMinutes(),
-      s: t.getUTCSeconds(),
-    };
-  }
-  return measuredWallClock(epochMs, timeZone);
+  const local = asLocal(epochMs, timeZone);
+  if (local === undefined) return measuredWallClock(epochMs, timeZone);
+  const t = new Date(local);
+  return {
+    y: t.getUTCFullYear(),
+    mo: t.getUTCMonth() + 1,
+    d: t.getUTCDate(),
+    h: t.getUTCHours(),
+    mi: t.getUTCMinutes(),
+    s: t.getUTCSeconds(),
+  };
 }
 
 /**
@@ -158,15 +166,17 @@ export function zonedToEpoch(
   // days: the offsets a day either side are the ones the time can have.
   const before = offsetAt(asUtc - DAY_MS, timeZone);
   const after = offsetAt(asUtc + DAY_MS, timeZone);
-  if (before === after && offsetAt(asUtc - before, timeZone) === before) return asUtc - before;
   const early = asUtc - before;
-  const late = asUtc - after;
   const earlyHolds = offsetAt(early, timeZone) === before;
+  if (before === after) {
+    // Two changes within two days (none known): the instant the wall time's own offsets give.
+    return earlyHolds ? early : asUtc - offsetAt(asUtc - offsetAt(asUtc, timeZone), timeZone);
+  }
+  const late = asUtc - after;
   const lateHolds = offsetAt(late, timeZone) === after;
   if (earlyHolds && lateHolds) return Math.min(early, late);
-  if (earlyHolds) return early;
-  if (lateHolds) return late;
-  return before === after ? asUtc - offsetAt(asUtc - offsetAt(asUtc, timeZone), timeZone) : early;
+  // The one that holds, or in a gap (neither) the instant at the offset before the change.
+  return lateHolds ? late : early;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -179,17 +189,10 @@ const dayTexts = new Map<number, string>();
 
 /** YYYY-MM-DD of an instant in a zone. */
 export function dateInZone(epochMs: number, timeZone: string): string {
-  const utc = isUtc(timeZone);
   // A row's date is asked for every row: its text is made once per day, not once per row.
-  const day = Math.floor(
-    (utc || epochMs < FIRST_OFFSET_INSTANT ? epochMs : epochMs + offsetAt(epochMs, timeZone)) /
-      DAY_MS,
-  );
-  if (
-    day >= FIRST_CACHED_DAY &&
-    day <= LAST_CACHED_DAY &&
-    (utc || epochMs >= FIRST_OFFSET_INSTANT)
-  ) {
+  const local = asLocal(epochMs, timeZone);
+  const day = local === undefined ? NaN : Math.floor(local / DAY_MS);
+  if (day >= FIRST_CACHED_DAY && day <= LAST_CACHED_DAY) {
     let text = dayTexts.get(day);
     if (text === undefined) {
       if (dayTexts.size >= MAX_CACHED_DAYS) dayTexts.clear();
@@ -198,7 +201,7 @@ export function dateInZone(epochMs: number, timeZone: string): string {
     }
     return text;
   }
-  if (utc) return new Date(epochMs).toISOString().slice(0, 10);
+  if (isUtc(timeZone)) return new Date(epochMs).toISOString().slice(0, 10);
   const w = wallClock(epochMs, timeZone);
   return `${pad(w.y, 4)}-${pad(w.mo)}-${pad(w.d)}`;
 }
