@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { JOB_ENV, readConfig } from '../../src/config.js';
 import type { Stage } from '../../src/contracts/layout.js';
 import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
@@ -388,9 +389,12 @@ async function main(): Promise<number> {
   const opts = options();
   const started = performance.now();
   const loadAtStart = loadavg()[0]!;
-  // The stages read the generated naive timestamps in this zone; their dates, and so DuckDB's
-  // KPIs, are the same in every zone, but the cost of reading them is not.
-  const timeZone = process.env.CARTPIPE_TIME_ZONE || 'UTC';
+  // The stages read the generated naive timestamps in this zone (the job's setting, read and
+  // checked as the job does); their dates, and so DuckDB's KPIs, are the same in every zone,
+  // but the cost of reading them is not.
+  const timeZone = readConfig({
+    CARTPIPE_TIME_ZONE: JOB_ENV.CARTPIPE_TIME_ZONE,
+  }).CARTPIPE_TIME_ZONE;
   if (loadAtStart > cpus().length / 2) {
     log(
       `warning: load average ${loadAtStart.toFixed(1)} on ${cpus().length} CPUs: other work is running, timings will be low and noisy`,

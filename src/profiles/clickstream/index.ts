@@ -179,8 +179,8 @@ class GroupCounts {
       return 0;
     });
     return order.map((slot) => {
-      const row: KpiRow = { period_date: date, period_start: this.levels[0]![slot]! };
-      for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = this.levels[g + 1]![slot]!;
+      const row: KpiRow = { period_date: date, period_start: levels[0]![slot]! };
+      for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = levels[g + 1]![slot]!;
       const impressions = this.impressions[slot]!;
       const clicks = this.clicks[slot]!;
       row.impressions = impressions;
