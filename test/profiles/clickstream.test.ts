@@ -323,4 +323,89 @@ describe("clickstream: rows in the order of their groups' JSON texts", () => {
       ]);
     }
   });
+
+  it('gives each KPI its rows in the order of JSON.stringify([period_start, ...groups]), counted exactly', async () => {
+    const random = seededRandom(29);
+    // Plain digits (sorted natively) beside units that order a string unlike its text (space and
+    // ! below the closing quote, escapes), so some tree nodes take each path; null too.
+    const units = ['1', '2', '12', ' ', '!', '"', '\\', '\n', '\ud83d', '\ude00', '~', '\u00e9'];
+    const value = () =>
+      random() < 0.05
+        ? null
+        : Array.from({ length: randomInt(random, 1, 3) }, () => pick(units, random)).join('');
+    const start = Date.UTC(2017, 4, 6);
+    const n = 4_000;
+    const rows: Record<string, Value[]> = {
+      event_time: [],
+      clk: [],
+      user_id: [],
+      product_category: [],
+      product_name: [],
+    };
+    for (let i = 0; i < n; i++) {
+      rows.event_time!.push(start + randomInt(random, 0, 86_399) * 1000);
+      rows.clk!.push(random() < 0.3 ? 1 : 0);
+      // A category of plain digits only, so its level is sorted natively throughout.
+      rows.product_category!.push(String(randomInt(random, 1, 400)));
+      rows.product_name!.push(value());
+      rows.user_id!.push(value());
+    }
+    const kpis = [
+      aggregationKpi({ name: 'hourly_names', groupBy: ['product_name'], period: 'hour' }),
+      aggregationKpi({
+        name: 'daily_pairs',
+        groupBy: ['product_category', 'user_id'],
+        period: 'day',
+      }),
+      aggregationKpi({ name: 'daily_users', groupBy: ['user_id'], period: 'day' }),
+    ];
+    const pages = (): AsyncIterable<Record<string, Value[]>> =>
+      (async function* () {
+        // In pages, as the reader hands them.
+        for (let at = 0; at < n; at += 1000)
+          yield Object.fromEntries(
+            Object.entries(rows).map(([c, v]) => [c, v.slice(at, at + 1000)]),
+          );
+      })();
+    const input = {
+      timeZone: 'UTC',
+      options: {},
+      rows: () => Promise.reject(new Error('reads a page at a time')),
+      batches: pages,
+    };
+    const out = await clickstream.computeKpis(input, '2017-05-06', {
+      date: '2017-05-06',
+      period: 'day',
+      timeZone: 'UTC',
+      start,
+      end: start + 86_400_000,
+      dates: ['2017-05-06'],
+      kpis,
+    });
+    for (const kpi of kpis) {
+      const { groupBy, period } = kpi.aggregation;
+      const expected = new Map<string, { impressions: number; clicks: number }>();
+      for (let i = 0; i < n; i++) {
+        const hour = new Date(Math.floor((rows.event_time![i] as number) / 3_600_000) * 3_600_000);
+        const periodStart =
+          period === 'hour'
+            ? hour.toISOString().slice(0, 19) + '+00:00'
+            : '2017-05-06T00:00:00+00:00';
+        const text = JSON.stringify([periodStart, ...groupBy.map((c) => rows[c]![i])]);
+        const group = expected.get(text) ?? { impressions: 0, clicks: 0 };
+        group.impressions += 1;
+        group.clicks += rows.clk![i] as number;
+        expected.set(text, group);
+      }
+      const texts = [...expected.keys()].sort();
+      expect(texts.length).toBeGreaterThan(100);
+      const got = out[kpi.name]!;
+      expect(got.map((r) => JSON.stringify([r.period_start, ...groupBy.map((c) => r[c])]))).toEqual(
+        texts,
+      );
+      expect(got.map((r) => [r.impressions, r.clicks])).toEqual(
+        texts.map((t) => [expected.get(t)!.impressions, expected.get(t)!.clicks]),
+      );
+    }
+  });
 });

@@ -122,6 +122,35 @@ export function compareJsonTexts(a: string | null, b: string | null): number {
 type GroupTree = Map<string | null, GroupTree | number>;
 
 /**
+ * A code unit that can order a string otherwise than its JSON text: one JSON escapes, or one
+ * below the closing quote (space, !), which a shorter string's text has where the longer's goes on.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const ORDERS_UNLIKE_ITS_TEXT = /[\u0000-\u0022\u005c\ud800-\udfff]/;
+
+/**
+ * A group tree node's keys in the order of their JSON texts. Strings without such units order as
+ * their texts do, so sort() compares them natively, without a comparator (about 3x faster on a
+ * month's 864k users); null's text sorts after every string's.
+ */
+function keysInJsonOrder(node: GroupTree): (string | null)[] {
+  const strings: string[] = [];
+  let plain = true;
+  let hasNull = false;
+  for (const key of node.keys()) {
+    if (key === null) {
+      hasNull = true;
+      continue;
+    }
+    strings.push(key);
+    if (plain && ORDERS_UNLIKE_ITS_TEXT.test(key)) plain = false;
+  }
+  if (plain) strings.sort();
+  else strings.sort(compareJsonTexts);
+  return hasNull ? [...strings, null] : strings;
+}
+
+/**
  * One KPI's impressions and clicks by period start and group, the groups found through nested
  * maps keyed by the values themselves and their counts in typed arrays: no text made per row.
  * With a JSON text and an object made per row and KPI, compute-kpi on 2M clicks with the shipped
@@ -129,15 +158,9 @@ type GroupTree = Map<string | null, GroupTree | number>;
  */
 class GroupCounts {
   private readonly tree: GroupTree = new Map();
-  /** Each group's period start (level 0), then its group columns' values, by slot. */
-  readonly levels: (string | null)[][];
   impressions = new Float64Array(1024);
   clicks = new Float64Array(1024);
   size = 0;
-
-  constructor(groupColumns: number) {
-    this.levels = Array.from({ length: groupColumns + 1 }, () => []);
-  }
 
   /** Counts one impression of the group `key` (period start, then group values). */
   add(key: readonly (string | null)[], clicked: number): void {
@@ -149,12 +172,12 @@ class GroupCounts {
       node = next;
     }
     let slot = node.get(key[last]!) as number | undefined;
-    if (slot === undefined) node.set(key[last]!, (slot = this.newSlot(key)));
+    if (slot === undefined) node.set(key[last]!, (slot = this.newSlot()));
     this.impressions[slot]! += 1;
     this.clicks[slot]! += clicked;
   }
 
-  private newSlot(key: readonly (string | null)[]): number {
+  private newSlot(): number {
     if (this.size === this.impressions.length) {
       const impressions = new Float64Array(this.size * 2);
       const clicks = new Float64Array(this.size * 2);
@@ -163,31 +186,44 @@ class GroupCounts {
       this.impressions = impressions;
       this.clicks = clicks;
     }
-    for (let l = 0; l < key.length; l++) this.levels[l]!.push(key[l]!);
     return this.size++;
   }
 
-  /** The KPI's rows, in the order of their groups' JSON texts ([period start, ...groups]). */
+  /**
+   * The KPI's rows, in the order of their groups' JSON texts ([period start, ...groups]): the
+   * tree walked with each node's keys in that order.
+   */
   rows(kpi: AggregationKpi, date: string): KpiRow[] {
     const { groupBy } = kpi.aggregation;
-    const levels = this.levels;
-    const order = Array.from({ length: this.size }, (_, slot) => slot).sort((a, b) => {
-      for (let l = 0; l < levels.length; l++) {
-        const c = compareJsonTexts(levels[l]![a]!, levels[l]![b]!);
-        if (c !== 0) return c;
+    const out: KpiRow[] = [];
+    const path: (string | null)[] = [];
+    const visit = (node: GroupTree): void => {
+      for (const value of keysInJsonOrder(node)) {
+        const child = node.get(value)!;
+        path.push(value);
+        if (typeof child === 'number') out.push(this.row(child, path, groupBy, date));
+        else visit(child);
+        path.pop();
       }
-      return 0;
-    });
-    return order.map((slot) => {
-      const row: KpiRow = { period_date: date, period_start: levels[0]![slot]! };
-      for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = levels[g + 1]![slot]!;
-      const impressions = this.impressions[slot]!;
-      const clicks = this.clicks[slot]!;
-      row.impressions = impressions;
-      row.clicks = clicks;
-      row.ctr = clicks / impressions;
-      return row;
-    });
+    };
+    visit(this.tree);
+    return out;
+  }
+
+  private row(
+    slot: number,
+    path: readonly (string | null)[],
+    groupBy: readonly string[],
+    date: string,
+  ): KpiRow {
+    const row: KpiRow = { period_date: date, period_start: path[0]! };
+    for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = path[g + 1]!;
+    const impressions = this.impressions[slot]!;
+    const clicks = this.clicks[slot]!;
+    row.impressions = impressions;
+    row.clicks = clicks;
+    row.ctr = clicks / impressions;
+    return row;
   }
 }
 
@@ -196,7 +232,7 @@ async function computeWindow(
   window: KpiWindow,
 ): Promise<Record<string, KpiRow[]>> {
   const kpis = window.kpis.filter(isAggregationKpi);
-  const counts = kpis.map((kpi) => new GroupCounts(kpi.aggregation.groupBy.length));
+  const counts = kpis.map(() => new GroupCounts());
   // A row's group key per KPI, filled row by row (period start, then the group values).
   const keys = kpis.map((kpi) => new Array<string | null>(kpi.aggregation.groupBy.length + 1));
   const hourly = kpis.map((kpi) => kpi.aggregation.period === 'hour');
@@ -213,8 +249,13 @@ async function computeWindow(
     }
     return text;
   };
-  for (const date of window.dates) {
-    const rows = await input.rows(clicks.name, date);
+  // Only the columns the window's KPIs use, a page at a time: counts do not depend on the rows'
+  // order, and a month's window of whole columns (every column of every day, lineage included)
+  // was most of what its collections had to copy.
+  const wanted = [
+    ...new Set(['event_time', 'clk', ...kpis.flatMap((kpi) => kpi.aggregation.groupBy)]),
+  ];
+  for await (const rows of input.batches(clicks.name, window.dates, wanted)) {
     const times = rows.event_time!;
     const clicked = rows.clk!;
     const groupColumns = kpis.map((kpi) => kpi.aggregation.groupBy.map((c) => rows[c]!));
