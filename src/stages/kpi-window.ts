@@ -7,7 +7,7 @@
  */
 import { layout } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
-import { encodeParquet, type Value } from '../formats/parquet.js';
+import { encodeParquet, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
 import { loadProfile } from '../profiles/load-profile.js';
 import { profileSettings, runKpis } from '../profiles/settings.js';
 import type { ObjectStore } from '../ports/object-store.js';
@@ -175,12 +175,24 @@ export async function computeKpiWindow(
         await store.delete([key]);
         return [];
       }
-      const columns = Object.fromEntries(
-        kpi.columns.map((c) => [c.name, rows.map((r) => (r[c.name] ?? null) as Value)]),
-      );
+      const columns = rowsToColumns(rows, kpi.columns);
       await store.put(key, encodeParquet(kpi.columns, columns), 'application/vnd.apache.parquet');
       return [key];
     }),
   );
   return { byKpi, partsRead: reader.partsRead, written: stored.flat() };
+}
+
+/**
+ * A KPI's rows as its table's columns, row by row: each row object is visited once (a column at
+ * a time went through a million rows' objects once per column, each a cache miss).
+ */
+function rowsToColumns(rows: readonly KpiRow[], defs: readonly ColumnDef[]): Columns {
+  const names = defs.map((c) => c.name);
+  const columns = names.map(() => new Array<Value>(rows.length));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    for (let c = 0; c < names.length; c++) columns[c]![i] = (row[names[c]!] ?? null) as Value;
+  }
+  return Object.fromEntries(names.map((name, c) => [name, columns[c]!]));
 }
