@@ -207,10 +207,15 @@ describe('rees46: the merged catalogue, shared by windows while its rows are the
   const inputWith = (items: Columns): KpiInput => ({
     timeZone: 'UTC',
     options: {},
-    rows: async (entity) => (entity === 'items' ? items : events),
-    batches: () => {
-      throw new Error('not used');
+    rows: async (entity) => {
+      if (entity !== 'items') throw new Error('events are read a page at a time');
+      return items;
     },
+    batches: (entity) =>
+      (async function* () {
+        if (entity !== 'events') throw new Error('the catalogue is read whole');
+        yield events;
+      })(),
   });
   const brandsOf = async (items: Columns) =>
     ((await rees46.computeKpis(inputWith(items), window.date, window)).brand_daily ?? []).map(

@@ -217,6 +217,19 @@ class Funnel {
   }
 }
 
+/** The events' columns the KPIs read. */
+const EVENT_COLUMNS_READ = [
+  'event_time',
+  'event_type',
+  'product_id',
+  'price',
+  'user_id',
+  'user_session',
+  'brand',
+  'category_id',
+  'category_code',
+];
+
 async function computeDay(input: KpiInput, window: KpiWindow): Promise<Record<string, KpiRow[]>> {
   const itemsById = mergedItemsOf(await input.rows(items.name));
   const all = new Funnel();
@@ -224,31 +237,34 @@ async function computeDay(input: KpiInput, window: KpiWindow): Promise<Record<st
   const categories = new Map<string, { id: string; code: string | null; funnel: Funnel }>();
   const date = window.date;
   for (const day of window.dates) {
-    const rows = await input.rows(events.name, day);
-    for (let i = 0; i < rows.event_time!.length; i++) {
-      const at = rows.event_time![i] as number;
-      if (at < window.start || at >= window.end) continue;
-      const type = rows.event_type![i] as string;
-      const price = rows.price![i] as number;
-      const item = itemsById.get(rows.product_id![i] as number);
-      // A purchase without a session is one of the user's "session" of the day.
-      const session =
-        (rows.user_session![i] as string | null) ?? `user:${rows.user_id![i] as number}:${day}`;
-      const brand = (rows.brand![i] as string | null) ?? item?.brand ?? UNKNOWN;
-      const categoryId = (rows.category_id![i] as string | null) ?? item?.category_id ?? UNKNOWN;
-      const categoryCode = (rows.category_code![i] as string | null) ?? item?.category_code ?? null;
-      all.add(type, price, session);
-      let byBrand = brands.get(brand);
-      if (!byBrand) brands.set(brand, (byBrand = new Funnel()));
-      byBrand.add(type, price, session);
-      const categoryKey = `${categoryId}\u0001${categoryCode ?? ''}`;
-      let byCategory = categories.get(categoryKey);
-      if (!byCategory) {
-        byCategory = { id: categoryId, code: categoryCode, funnel: new Funnel() };
-        categories.set(categoryKey, byCategory);
+    // A page at a time, and without the lineage columns: the funnel's counts and sets do not
+    // depend on the rows' order.
+    for await (const rows of input.batches(events.name, day, EVENT_COLUMNS_READ))
+      for (let i = 0; i < rows.event_time!.length; i++) {
+        const at = rows.event_time![i] as number;
+        if (at < window.start || at >= window.end) continue;
+        const type = rows.event_type![i] as string;
+        const price = rows.price![i] as number;
+        const item = itemsById.get(rows.product_id![i] as number);
+        // A purchase without a session is one of the user's "session" of the day.
+        const session =
+          (rows.user_session![i] as string | null) ?? `user:${rows.user_id![i] as number}:${day}`;
+        const brand = (rows.brand![i] as string | null) ?? item?.brand ?? UNKNOWN;
+        const categoryId = (rows.category_id![i] as string | null) ?? item?.category_id ?? UNKNOWN;
+        const categoryCode =
+          (rows.category_code![i] as string | null) ?? item?.category_code ?? null;
+        all.add(type, price, session);
+        let byBrand = brands.get(brand);
+        if (!byBrand) brands.set(brand, (byBrand = new Funnel()));
+        byBrand.add(type, price, session);
+        const categoryKey = `${categoryId}\u0001${categoryCode ?? ''}`;
+        let byCategory = categories.get(categoryKey);
+        if (!byCategory) {
+          byCategory = { id: categoryId, code: categoryCode, funnel: new Funnel() };
+          categories.set(categoryKey, byCategory);
+        }
+        byCategory.funnel.add(type, price, session);
       }
-      byCategory.funnel.add(type, price, session);
-    }
   }
   return {
     [DAILY_KPI.name]: all.sessions.size === 0 ? [] : [{ event_date: date, ...all.row() }],
