@@ -10,6 +10,7 @@ import {
   compareJsonTexts,
 } from '../../src/profiles/clickstream/index.js';
 import { pick, randomInt, seededRandom } from '../helpers/random.js';
+import { clickstreamKpi } from './clickstream-reference.js';
 import { loadAggregations, type Aggregation } from '../../src/profiles/clickstream/aggregations.js';
 import { startTestRuntime, type TestRuntime } from '../helpers/local.js';
 import {
@@ -18,32 +19,13 @@ import {
   expectRowsReconcile,
   expectSucceeded,
   loadRun,
-  query,
 } from './support.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'clickstream');
 const SAMPLE = join(FIXTURES, 'raw_sample.csv');
 const BAD = join(FIXTURES, 'raw_sample_bad.csv');
-/** Offsets of the zones the tests use (neither has had DST since 1991). */
-const OFFSET: Record<string, string> = { UTC: '+00:00', 'Asia/Shanghai': '+08:00' };
-
-/** Independent reference: DuckDB's ICU time zones and ISO weeks over the raw CSV. */
-async function reference(db: DuckDBConnection, a: Aggregation): Promise<Record<string, Value>[]> {
-  const zone = a.timeZone ?? 'UTC';
-  const unit = a.period === 'hour' ? 'hour' : a.period;
-  const groups = a.groupBy.map((c) => `${c}, `).join('');
-  return query(
-    db,
-    `with c as (
-       select "user" as user_id, adgroup_id as product_category, pid as product_name, clk::bigint as clk,
-              date_trunc('${unit}', timezone('${zone}', to_timestamp(time_stamp::bigint))) as start
-       from read_csv('${SAMPLE}', header = true, all_varchar = true))
-     select strftime(start, '%Y-%m-%d') as period_date,
-            strftime(start, '%Y-%m-%dT%H:%M:%S') || '${OFFSET[zone]}' as period_start, ${groups}
-            count(*)::bigint as impressions, sum(clk)::bigint as clicks, sum(clk) / count(*) as ctr
-     from c group by all`,
-  );
-}
+const reference = (db: DuckDBConnection, a: Aggregation) =>
+  clickstreamKpi(db, `read_csv('${SAMPLE}', header = true, all_varchar = true)`, a);
 
 const keysOf = (a: Aggregation) => {
   const kpi = aggregationKpi(a);

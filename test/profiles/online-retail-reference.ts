@@ -7,7 +7,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Value } from '../../src/formats/parquet.js';
-import { duckdb, query } from './support.js';
+import { duckdb, query } from './duckdb.js';
 
 export type Rows = Record<string, Value>[];
 

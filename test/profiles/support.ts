@@ -3,7 +3,6 @@
  * independent references, and a row comparison that names every difference.
  */
 import { expect } from '@jest/globals';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { STAGES } from '../../src/contracts/layout.js';
 import type { StageReport } from '../../src/contracts/report.js';
 import { submitBatch, type LocalFile } from '../../src/cli/submit.js';
@@ -14,6 +13,8 @@ import type { KpiRow } from '../../src/ports/kpi-store.js';
 import { listAll, putJson } from '../../src/ports/object-store.js';
 import type { StageConfig } from '../../src/stages/context.js';
 import type { TestRuntime } from '../helpers/local.js';
+
+export { duckdb, query } from './duckdb.js';
 
 let clock = Date.UTC(2026, 2, 1);
 
@@ -57,23 +58,6 @@ export function expectRowsReconcile(validate: StageReport): void {
       accounted: c.rowsIn,
     });
   }
-}
-
-export async function duckdb(): Promise<DuckDBConnection> {
-  const db = await (await DuckDBInstance.create(':memory:')).connect();
-  // One thread keeps file order in row_number() over read_csv.
-  await db.run('set threads = 1');
-  return db;
-}
-
-/** Rows of a query as plain JS values (BIGINT -> number, DECIMAL -> number). */
-export async function query(db: DuckDBConnection, sql: string): Promise<Record<string, Value>[]> {
-  const reader = await db.runAndReadAll(sql);
-  return (reader.getRowObjectsJS() as Record<string, unknown>[]).map((row) =>
-    Object.fromEntries(
-      Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : (v as Value)]),
-    ),
-  );
 }
 
 /**
