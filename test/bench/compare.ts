@@ -103,6 +103,57 @@ export function compareKpiRows(
   };
 }
 
+/**
+ * Compares rows with reference rows matched by `keys`: every reference column must be equal,
+ * numbers within `tolerance` relative (float sums differ in the last bits between engines).
+ */
+export function compareRowsByKey(
+  name: string,
+  rows: readonly Row[],
+  reference: readonly Row[],
+  keys: readonly string[],
+  tolerance = 1e-9,
+): Comparison {
+  const keyOf = (r: Row) => JSON.stringify(keys.map((k) => r[k] ?? null));
+  const ours = new Map<string, Row>();
+  const mismatches: string[] = [];
+  let count = 0;
+  const note = (text: string) => {
+    count += 1;
+    if (mismatches.length < MAX_LISTED) mismatches.push(`${name} ${text}`);
+  };
+  for (const row of rows) {
+    const key = keyOf(row);
+    if (ours.has(key)) note(`${key}: row appears twice`);
+    ours.set(key, row);
+  }
+  for (const want of reference) {
+    const key = keyOf(want);
+    const row = ours.get(key);
+    if (!row) {
+      note(`${key}: missing`);
+      continue;
+    }
+    ours.delete(key);
+    for (const [column, value] of Object.entries(want)) {
+      const have = row[column] ?? null;
+      const same =
+        typeof value === 'number' && typeof have === 'number'
+          ? Math.abs(value - have) <= tolerance * Math.max(1, Math.abs(value))
+          : value === have;
+      if (!same) note(`${key}: ${column} ${String(have)} vs reference ${String(value)}`);
+    }
+  }
+  for (const key of ours.keys()) note(`${key}: not in the reference`);
+  return {
+    name,
+    rows: rows.length,
+    referenceRows: reference.length,
+    mismatchCount: count,
+    mismatches,
+  };
+}
+
 export interface Counts {
   rowsIn: number;
   valid: number;

@@ -137,7 +137,7 @@ export function prng(seed: number): () => number {
 }
 
 /** Buffered synchronous line writer (one write per ~1 MB). */
-class LineFile {
+export class LineFile {
   private readonly fd: number;
   private buffer = '';
   rows = 0;

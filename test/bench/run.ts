@@ -21,10 +21,25 @@ import { JOB_ENV, readConfig } from '../../src/config.js';
 import type { Stage } from '../../src/contracts/layout.js';
 import { JOB_PROCESS_ENV, jobNodeFlags } from '../../src/workers/heap.js';
 import type { EntityCounts } from '../../src/contracts/report.js';
-import { compareCounts, compareKpiRows, type Comparison, type Row } from './compare.js';
+import { getProfile } from '../../src/profiles/registry.js';
+import { duckdb, query } from '../profiles/duckdb.js';
+import {
+  compareCounts,
+  compareKpiRows,
+  compareRowsByKey,
+  type Comparison,
+  type Row,
+} from './compare.js';
 import type { DuckChildResult } from './duckdb-child.js';
 import { readKpiRows, resetStepOutputs } from './duckdb-work.js';
 import { createLocalRun } from './fs-stores.js';
+import {
+  generateDataset,
+  OTHER_DATASETS,
+  referenceCounts,
+  referenceKpis,
+  type OtherDataset,
+} from './datasets.js';
 import { generate, generateOneDayBatch, type GeneratedData } from './generate.js';
 import { median, runNode, summariseCpuProfile, type ProfileSummary } from './measure.js';
 import { runPipeline, type PipelineResult } from './pipeline.js';
@@ -54,6 +69,8 @@ interface Options {
   rssResend: boolean;
   /** Milliseconds added to every store call in an extra pass over the cores (0: no such pass). */
   storeLatencyMs: number;
+  /** thelook (the DuckDB comparison) or another profile's generated data (datasets.ts). */
+  dataset: 'thelook' | OtherDataset;
 }
 
 function options(): Options {
@@ -69,6 +86,7 @@ function options(): Options {
       'rss-rows': { type: 'string' },
       'rss-resend': { type: 'boolean', default: false },
       'store-latency-ms': { type: 'string', default: '0' },
+      dataset: { type: 'string', default: 'thelook' },
       'no-single-core': { type: 'boolean', default: false },
       'no-pipeline': { type: 'boolean', default: false },
       'no-pruning': { type: 'boolean', default: false },
@@ -79,6 +97,7 @@ function options(): Options {
   if (values.help) {
     console.log(
       'npm run bench -- [--rows N] [--seed S] [--days D] [--parts P] [--repeat R] [--rss-rows M]\n' +
+        `                 [--dataset thelook|${OTHER_DATASETS.join('|')}]\n` +
         '                 [--rss-resend] [--store-latency-ms L] [--no-single-core] [--no-pipeline]\n' +
         '                 [--no-pruning]\n' +
         '                 [--profile]\n' +
@@ -92,6 +111,9 @@ function options(): Options {
     return n;
   };
   if (values['rss-resend'] && !values['rss-rows']) throw new Error('--rss-resend needs --rss-rows');
+  const dataset = values.dataset!;
+  if (dataset !== 'thelook' && !(OTHER_DATASETS as readonly string[]).includes(dataset))
+    throw new Error(`--dataset must be thelook or one of ${OTHER_DATASETS.join(', ')}`);
   return {
     rows: positive('rows', values.rows),
     seed: positive('seed', values.seed),
@@ -110,6 +132,7 @@ function options(): Options {
       values['store-latency-ms'] === '0'
         ? 0
         : positive('store-latency-ms', values['store-latency-ms']),
+    dataset: dataset as Options['dataset'],
   };
 }
 
@@ -125,11 +148,12 @@ async function stageChild(
   root: string,
   runId: string,
   stage: Stage,
-  extra: { cpus?: string; profileDir?: string; latencyMs?: number } = {},
+  extra: { cpus?: string; profileDir?: string; latencyMs?: number; kpiCountsOnly?: boolean } = {},
 ): Promise<StageRun> {
   const out = join(work, `stage-${stage}-${childCount++}.json`);
   const args = ['--stage', stage, '--root', root, '--run', runId, '--out', out];
   if (extra.latencyMs) args.push('--latency-ms', String(extra.latencyMs));
+  if (extra.kpiCountsOnly) args.push('--kpi-counts-only');
   // The job's own node flags, so the core runs as it does in the image and the local runtime.
   const nodeArgs = [
     ...jobNodeFlags(stage),
@@ -196,19 +220,23 @@ interface CoreMeasurements {
  */
 async function measureCores(
   work: string,
-  data: GeneratedData,
+  files: readonly { path: string; name: string }[],
   opts: Pick<Options, 'repeat' | 'singleCore' | 'profile'>,
+  dataset = 'thelook',
 ): Promise<CoreMeasurements> {
   const root = join(work, 'core-store');
   rmSync(root, { recursive: true, force: true });
-  const runId = await createLocalRun(root, 'bench', data.files);
+  const runId = await createLocalRun(root, 'bench', files, dataset);
+  // Another profile's KPI rows are checked in its kpis/ Parquet, not carried back as JSON
+  // (clickstream makes millions of them).
+  const kpiCountsOnly = dataset !== 'thelook';
   const m: CoreMeasurements = { runId, root, twoCore: {} as never, oneCore: {}, profiles: {} };
   for (const stage of STAGES) {
     m.twoCore[stage] = [];
     if (opts.singleCore) m.oneCore[stage] = [];
     for (let i = 0; i < opts.repeat; i++) {
       if (opts.singleCore) {
-        const r = await stageChild(work, root, runId, stage, { cpus: '0' });
+        const r = await stageChild(work, root, runId, stage, { cpus: '0', kpiCountsOnly });
         m.oneCore[stage]!.push(r);
         log(
           `  ${stage.padEnd(11)} 1 core   ${seconds(r.ms)}  peak RSS ${Math.round(r.maxRssKb / 1024)} MB`,
@@ -216,7 +244,7 @@ async function measureCores(
       }
       const profileDir = opts.profile && i === 0 ? join(work, 'profiles', stage) : undefined;
       if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-      const r = await stageChild(work, root, runId, stage, { profileDir });
+      const r = await stageChild(work, root, runId, stage, { profileDir, kpiCountsOnly });
       m.twoCore[stage].push(r);
       log(
         `  ${stage.padEnd(11)} 2 cores  ${seconds(r.ms)}  peak RSS ${Math.round(r.maxRssKb / 1024)} MB`,
@@ -319,7 +347,11 @@ async function measureScaling(work: string, opts: Options, small: CoreMeasuremen
   });
   const dir = join(work, `scale-${opts.rssRows}`);
   mkdirSync(dir, { recursive: true });
-  const large = await measureCores(dir, data, { repeat: 1, singleCore: false, profile: false });
+  const large = await measureCores(dir, data.files, {
+    repeat: 1,
+    singleCore: false,
+    profile: false,
+  });
   // Batches on top of the first: its order items alone (every row refers to orders of the
   // history), then all of it again (a re-sent export: parents both in the batch and before it).
   const itemsOnly: Partial<Record<Stage, StageRun>> = {};
@@ -385,6 +417,161 @@ function gitCommit(): string | undefined {
   }
 }
 
+/**
+ * `--dataset <name>`: another profile's generated data through the stage cores, on one core and
+ * on every core, and its KPIs (kpis/ Parquet) and validate counts against DuckDB's references.
+ * No DuckDB timings: the references are written for clarity, not as the same work.
+ */
+async function benchDataset(
+  opts: Options,
+  dataset: OtherDataset,
+  timeZone: string,
+  loadAtStart: number,
+): Promise<number> {
+  const started = performance.now();
+  // The references date rows in UTC (rees46's events carry UTC instants; clickstream's
+  // aggregations name their own zones).
+  if (timeZone !== 'UTC')
+    throw new Error(
+      `--dataset ${dataset}: its references date rows in UTC; unset CARTPIPE_TIME_ZONE`,
+    );
+  log(
+    `cartpipe bench: ${dataset}, about ${opts.rows.toLocaleString('en-US')} source rows, seed ${opts.seed}, time zone ${timeZone}`,
+  );
+  const genStart = performance.now();
+  const data = generateDataset(opts.dataDir, dataset, opts.rows, opts.seed);
+  const genMs = performance.now() - genStart;
+  log(
+    `data: ${data.dir} (${(data.bytes / MB).toFixed(0)} MB, ${data.rows.toLocaleString('en-US')} lines in ${data.files.length} files; ${seconds(genMs)}${genMs < 1000 ? ', cached' : ''})`,
+  );
+  const work = join(opts.dataDir, 'work', `${dataset}-n${opts.rows}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  log('\nstage cores, one process each, local-folder store (no HTTP):');
+  const core = await measureCores(work, data.files, opts, dataset);
+
+  log('\ncorrectness: our KPIs (kpis/ Parquet) and validate counts against DuckDB:');
+  const reference = await referenceKpis(data);
+  const db = await duckdb();
+  const comparisons: Comparison[] = [];
+  for (const kpi of getProfile(dataset).kpis) {
+    const ours = await query(
+      db,
+      `select * from read_parquet('${core.root}/kpis/${dataset}/${kpi.name}/*/*.parquet', hive_partitioning = false)`,
+    );
+    comparisons.push(
+      compareRowsByKey(kpi.name, ours, reference[kpi.name] ?? [], [kpi.dateColumn, ...kpi.groupBy]),
+    );
+  }
+  db.closeSync();
+  const validate = core.twoCore.validate[0]!;
+  const expectedCounts = await referenceCounts(data);
+  const ourCounts = Object.fromEntries(
+    Object.keys(expectedCounts).map((e) => [e, validate.report.entities?.[e]] as const),
+  );
+  comparisons.push(compareCounts(ourCounts as Record<string, EntityCounts>, expectedCounts));
+  const pass = comparisons.every((c) => c.mismatchCount === 0);
+  for (const c of comparisons) {
+    const verdict = c.mismatchCount === 0 ? 'ok  ' : 'FAIL';
+    const differences = c.mismatchCount ? `, ${c.mismatchCount} differences` : '';
+    log(`  ${verdict} ${c.name}: ${c.rows} rows vs ${c.referenceRows}${differences}`);
+    for (const m of c.mismatches) log(`         ${m}`);
+  }
+  log(`  => ${pass ? 'PASS' : 'FAIL'}`);
+
+  const entities = validate.report.entities ?? {};
+  const rowsIn = Object.values(entities).reduce((n, c) => n + c.rowsIn, 0);
+  const stages = STAGES.map((stage) => {
+    const runs = core.twoCore[stage];
+    const two = median(runs.map((r) => r.ms));
+    const one = core.oneCore[stage] ? median(core.oneCore[stage].map((r) => r.ms)) : undefined;
+    const rows = stage === 'compute-kpi' ? validatedRows(entities) : rowsIn;
+    const peak = Math.max(
+      ...runs.map((r) => r.maxRssKb),
+      ...(core.oneCore[stage] ?? []).map((r) => r.maxRssKb),
+    );
+    return {
+      stage,
+      rows_per_s: Math.round(rows / (two / 1000)),
+      duckdb_rows_per_s: null,
+      ratio: null,
+      peak_rss_mb: round(peak / 1024, 1),
+      output_bytes: runs[0]!.outputBytes,
+      duckdb_output_bytes: null,
+      rows,
+      seconds: round(two / 1000, 2),
+      cpu_seconds: round(cpuMs(runs[0]!) / 1000, 2),
+      single_core_rows_per_s: one ? Math.round(rows / (one / 1000)) : null,
+      single_core_seconds: one ? round(one / 1000, 2) : null,
+      two_core_vs_single_core: one ? round(one / two) : null,
+    };
+  });
+  log(`\nresults, ${dataset} (${rowsIn.toLocaleString('en-US')} rows read by validate):`);
+  log(
+    table(
+      ['stage', 'rows/s', 's', '1-core rows/s', '1-core s', '2c/1c', 'peak RSS MB', 'out MB'],
+      stages.map((s) => [
+        s.stage,
+        s.rows_per_s,
+        s.seconds,
+        s.single_core_rows_per_s ?? '-',
+        s.single_core_seconds ?? '-',
+        s.two_core_vs_single_core ?? '-',
+        s.peak_rss_mb,
+        (s.output_bytes / MB).toFixed(1),
+      ]),
+    ),
+  );
+  const kpiRows = core.twoCore['compute-kpi'][0]!.kpiRowCounts ?? {};
+  log(
+    `KPI rows: ${Object.entries(kpiRows)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`,
+  );
+  const results = {
+    dataset,
+    rows: opts.rows,
+    stages,
+    rows_per_s_means:
+      'stage input rows per wall second of the core (upload, validate: every line validate read, of every entity; compute-kpi: the validated rows)',
+    kpi_rows: kpiRows,
+    validate_counts: entities,
+    generated_at: new Date().toISOString(),
+    commit: gitCommit(),
+    time_zone: timeZone,
+    machine: {
+      load_average_start: round(loadAtStart),
+      load_average_end: round(loadavg()[0]!),
+      cpus: cpus().length,
+      model: cpus()[0]?.model,
+      memory_gb: round(totalmem() / 1024 ** 3, 1),
+      node: process.version,
+    },
+    data: {
+      dir: data.dir,
+      seed: opts.seed,
+      lines: data.rows,
+      bytes: data.bytes,
+      injected: data.injected,
+      generate_seconds: round(genMs / 1000, 1),
+    },
+    method: {
+      cores:
+        'each stage core in its own node process over a local-folder ObjectStore, a KPI store that counts rows and an in-memory purchase history; 1-core runs pinned with taskset -c 0',
+      reference:
+        "DuckDB SQL over the generated files, the profile tests' references (test/profiles/*-reference.ts)",
+      repeat: opts.repeat,
+    },
+    correctness: { pass, comparisons },
+    total_seconds: round((performance.now() - started) / 1000, 1),
+  };
+  writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
+  log(
+    `\nwrote ${opts.out} (${seconds(performance.now() - started)} in all); correctness ${pass ? 'PASS' : 'FAIL'}`,
+  );
+  return pass ? 0 : 1;
+}
+
 async function main(): Promise<number> {
   const opts = options();
   const started = performance.now();
@@ -395,6 +582,7 @@ async function main(): Promise<number> {
   const timeZone = readConfig({
     CARTPIPE_TIME_ZONE: JOB_ENV.CARTPIPE_TIME_ZONE,
   }).CARTPIPE_TIME_ZONE;
+  if (opts.dataset !== 'thelook') return benchDataset(opts, opts.dataset, timeZone, loadAtStart);
   if (loadAtStart > cpus().length / 2) {
     log(
       `warning: load average ${loadAtStart.toFixed(1)} on ${cpus().length} CPUs: other work is running, timings will be low and noisy`,
@@ -422,7 +610,7 @@ async function main(): Promise<number> {
   mkdirSync(work, { recursive: true });
 
   log('\n(a) stage cores, one process each, local-folder store (no HTTP):');
-  const core = await measureCores(work, data, opts);
+  const core = await measureCores(work, data.files, opts);
 
   log('\n(c) DuckDB, same work on the same files:');
   const filesByEntity: Record<string, string[]> = {};
