@@ -289,7 +289,6 @@ interface SaleLine {
   country: string | null;
 }
 
-/** The sale lines of a batch of validated rows that fall in [start, end). */
 /** The columns {@link saleLines} reads. */
 const SALE_LINE_COLUMNS = [
   'in_sales',
@@ -303,6 +302,7 @@ const SALE_LINE_COLUMNS = [
   'country',
 ];
 
+/** The sale lines of a batch of validated rows that fall in [start, end). */
 function* saleLines(rows: Columns, start: number, end: number): Generator<SaleLine> {
   const inSales = rows.in_sales!;
   for (let i = 0; i < inSales.length; i++) {
@@ -435,8 +435,9 @@ async function computeWindow(
   const totals = new WindowTotals(window.timeZone, wanted);
   // A page at a time, and only the columns a sale line takes: the totals do not depend on the
   // lines' order (ties go by key).
-  for await (const rows of input.batches(transactions.name, window.dates, SALE_LINE_COLUMNS))
+  for await (const rows of input.batches(transactions.name, window.dates, SALE_LINE_COLUMNS)) {
     for (const line of saleLines(rows, window.start, window.end)) totals.add(line);
+  }
   const date = window.date;
   const out: Record<string, KpiRow[]> = {};
   const any = totals.all.lines > 0;
@@ -527,7 +528,7 @@ export function arrivalOrder(rows: Columns): number[] {
 /** The invoices of one date's validated rows, lines numbered in arrival order. */
 export function invoicesOf(rows: Columns): Invoice[] {
   // An invoice's first instant is kept as a number and written as text once: two ISO texts a
-  // line were a fifth of online-retail's compute-kpi.
+  // line were half of this function's time.
   const invoices = new Map<string, Omit<Invoice, 'invoiceDate'> & { units: number; at: number }>();
   for (const i of arrivalOrder(rows)) {
     const no = rows.invoice_no![i] as string;

@@ -239,7 +239,7 @@ async function computeDay(input: KpiInput, window: KpiWindow): Promise<Record<st
   for (const day of window.dates) {
     // A page at a time, and without the lineage columns: the funnel's counts and sets do not
     // depend on the rows' order.
-    for await (const rows of input.batches(events.name, day, EVENT_COLUMNS_READ))
+    for await (const rows of input.batches(events.name, day, EVENT_COLUMNS_READ)) {
       for (let i = 0; i < rows.event_time!.length; i++) {
         const at = rows.event_time![i] as number;
         if (at < window.start || at >= window.end) continue;
@@ -265,6 +265,7 @@ async function computeDay(input: KpiInput, window: KpiWindow): Promise<Record<st
         }
         byCategory.funnel.add(type, price, session);
       }
+    }
   }
   return {
     [DAILY_KPI.name]: all.sessions.size === 0 ? [] : [{ event_date: date, ...all.row() }],
