@@ -23,6 +23,7 @@ import { clickstreamKpi } from '../profiles/clickstream-reference.js';
 import { loadOnlineRetail, onlineRetailKpis } from '../profiles/online-retail-reference.js';
 import { rees46Kpis } from '../profiles/rees46-reference.js';
 import { duckdb } from '../profiles/duckdb.js';
+import type { Counts } from './compare.js';
 import { LineFile, prng } from './generate.js';
 
 export const OTHER_DATASETS = ['clickstream', 'rees46', 'online-retail'] as const;
@@ -291,24 +292,12 @@ export async function referenceKpis(data: DatasetFiles): Promise<Record<string, 
   }
 }
 
-/** Counts the validate report should give, for the entities the reference can count. */
-export interface ReferenceCounts {
-  rowsIn: number;
-  valid: number;
-  rejected: number;
-  duplicatesDropped: number;
-  held: number;
-  rejectsByReason: Record<string, number>;
-}
-
 /**
  * validate's counts by DuckDB: every line read, rejected for the rule it breaks, or an exact
  * copy of a valid line dropped (rees46's item catalogue is left out: its versions per product
  * are a matter of the reader).
  */
-export async function referenceCounts(
-  data: DatasetFiles,
-): Promise<Record<string, ReferenceCounts>> {
+export async function referenceCounts(data: DatasetFiles): Promise<Record<string, Counts>> {
   const db = await duckdb();
   try {
     const entity = { clickstream: 'clicks', rees46: 'events', 'online-retail': 'transactions' }[

@@ -409,6 +409,23 @@ function table(headers: string[], rows: (string | number)[][]): string {
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** When, on what code, in which zone and on what machine a run was made, for its results file. */
+function stamp(timeZone: string, loadAtStart: number) {
+  return {
+    generated_at: new Date().toISOString(),
+    commit: gitCommit(),
+    time_zone: timeZone,
+    machine: {
+      load_average_start: round(loadAtStart),
+      load_average_end: round(loadavg()[0]!),
+      cpus: cpus().length,
+      model: cpus()[0]?.model,
+      memory_gb: round(totalmem() / 1024 ** 3, 1),
+      node: process.version,
+    },
+  };
+}
+
 function gitCommit(): string | undefined {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -536,17 +553,7 @@ async function benchDataset(
       'stage input rows per wall second of the core (upload, validate: every line validate read, of every entity; compute-kpi: the validated rows)',
     kpi_rows: kpiRows,
     validate_counts: entities,
-    generated_at: new Date().toISOString(),
-    commit: gitCommit(),
-    time_zone: timeZone,
-    machine: {
-      load_average_start: round(loadAtStart),
-      load_average_end: round(loadavg()[0]!),
-      cpus: cpus().length,
-      model: cpus()[0]?.model,
-      memory_gb: round(totalmem() / 1024 ** 3, 1),
-      node: process.version,
-    },
+    ...stamp(timeZone, loadAtStart),
     data: {
       dir: data.dir,
       seed: opts.seed,
@@ -877,17 +884,7 @@ async function main(): Promise<number> {
     input_bytes: data.bytes,
     rows_per_s_means:
       'stage input rows per wall second of the core (upload, validate: every input row of the three entities; compute-kpi: the validated rows it aggregates); DuckDB counts the same rows',
-    generated_at: new Date().toISOString(),
-    commit: gitCommit(),
-    time_zone: timeZone,
-    machine: {
-      load_average_start: round(loadAtStart),
-      load_average_end: round(loadavg()[0]!),
-      cpus: cpus().length,
-      model: cpus()[0]?.model,
-      memory_gb: round(totalmem() / 1024 ** 3, 1),
-      node: process.version,
-    },
+    ...stamp(timeZone, loadAtStart),
     data: {
       dir: data.dir,
       seed: opts.seed,

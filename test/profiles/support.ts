@@ -13,6 +13,7 @@ import type { KpiRow } from '../../src/ports/kpi-store.js';
 import { listAll, putJson } from '../../src/ports/object-store.js';
 import type { StageConfig } from '../../src/stages/context.js';
 import type { TestRuntime } from '../helpers/local.js';
+import { compareRowsByKey } from '../bench/compare.js';
 
 export { duckdb, query } from './duckdb.js';
 
@@ -70,29 +71,7 @@ export function expectRowsMatch(
   keys: readonly string[],
   tolerance = 1e-9,
 ): void {
-  const id = (r: Record<string, Value>) => JSON.stringify(keys.map((k) => r[k] ?? null));
-  const got = new Map(actual.map((r) => [id(r), r]));
-  const problems: string[] = [];
-  if (got.size !== actual.length) problems.push(`${actual.length - got.size} duplicate keys`);
-  for (const want of expected) {
-    const row = got.get(id(want));
-    if (!row) {
-      problems.push(`missing ${id(want)}`);
-      continue;
-    }
-    got.delete(id(want));
-    for (const [column, value] of Object.entries(want)) {
-      const have = row[column] ?? null;
-      const same =
-        typeof value === 'number' && typeof have === 'number'
-          ? Math.abs(value - have) <= tolerance * Math.max(1, Math.abs(value))
-          : value === have;
-      if (!same)
-        problems.push(`${id(want)} ${column}: got ${String(have)}, expected ${String(value)}`);
-    }
-  }
-  for (const extra of got.keys()) problems.push(`unexpected ${extra}`);
-  expect(problems.slice(0, 20)).toEqual([]);
+  expect(compareRowsByKey('', actual, expected, keys, tolerance).mismatches).toEqual([]);
 }
 
 /** Every row of validated/<dataset>/<entity>/ (all runs), for checks on stored values. */
