@@ -590,6 +590,15 @@ export async function validateBuckets(
     const rawNames = rawColumnNames(entity);
     const rawTextNames = rawNames.slice(0, -3);
     const derived = specs.flatMap((c, i) => (c.derive ? [i] : []));
+    // A row as its profile's derive and rule functions see it: copies of one object that has
+    // every column, so all rows share one shape (Object.fromEntries made a new one per row,
+    // twice for a profile with both: a fifth of online-retail's validate).
+    const rowTemplate: Record<string, Value> = Object.fromEntries(names.map((n) => [n, null]));
+    const rowObject = (values: readonly Value[]): Record<string, Value> => {
+      const row = { ...rowTemplate };
+      for (let c = 0; c < names.length; c++) row[names[c]!] = values[c] ?? null;
+      return row;
+    };
     const prefixes = new Map<string | undefined, string>();
     const validPrefix = (date: string | undefined) => {
       let prefix = prefixes.get(date);
@@ -690,14 +699,15 @@ export async function validateBuckets(
               }
               values[c] = value;
             }
+            let row: Record<string, Value> | undefined;
             if (reasons.length === 0 && derived.length > 0) {
-              const row = Object.fromEntries(names.map((n, c) => [n, values[c] ?? null]));
+              row = rowObject(values);
               for (const c of derived) values[c] = specs[c]!.derive!(row);
+              // The rules see the derived values; each derive saw none of them.
+              for (const c of derived) row[names[c]!] = values[c]!;
             }
             if (reasons.length === 0 && entity.rules) {
-              reasons.push(
-                ...entity.rules(Object.fromEntries(names.map((n, c) => [n, values[c]!]))),
-              );
+              reasons.push(...entity.rules(row ?? rowObject(values)));
             }
           }
           const key = reasons.length === 0 ? keyOfValues(values) : undefined;
