@@ -114,6 +114,8 @@ function options(): Options {
   const dataset = values.dataset!;
   if (dataset !== 'thelook' && !(OTHER_DATASETS as readonly string[]).includes(dataset))
     throw new Error(`--dataset must be thelook or one of ${OTHER_DATASETS.join(', ')}`);
+  if (dataset !== 'thelook' && (values['rss-rows'] || values['store-latency-ms'] !== '0'))
+    throw new Error('--rss-rows and --store-latency-ms measure thelook only');
   return {
     rows: positive('rows', values.rows),
     seed: positive('seed', values.seed),
