@@ -217,7 +217,8 @@ function rees46Files(dir: string, rows: number, seed: number): Made {
       const time = new Date(Date.UTC(2022, 9, 1 + d) + at * 1000).toISOString().slice(11, 19);
       const line = `${date} ${time} UTC,${rest}`;
       file.line(line);
-      // Counted within the rows asked for: a repeated line replaces a new one.
+      // A repeated line counts towards the rows asked for (the next days write fewer); the last
+      // day's copies may take the total a few lines past it.
       if (random() < 0.0001 && written + 1 < rows) {
         injected.duplicate += 1;
         file.line(line);
@@ -257,6 +258,16 @@ function onlineRetailFiles(dir: string, rows: number): Made {
   });
 }
 
+/**
+ * Why validate rejects a raw clickstream line (SQL over its text columns), null for a valid one:
+ * each bad line clickstreamFiles writes breaks one rule.
+ */
+const CLICK_REJECT_REASON = `case
+  when coalesce("user", '') = '' then 'missing_value:user_id'
+  when try_cast(time_stamp as bigint) is null then 'invalid_timestamp:event_time'
+  when not (clk in ('0', '1') and nonclk::integer = 1 - clk::integer) then 'inconsistent_click_flags'
+  end`;
+
 /** The data set's KPIs by DuckDB over its files, by KPI name. */
 export async function referenceKpis(data: DatasetFiles): Promise<Record<string, Rows>> {
   if (data.dataset === 'rees46') {
@@ -282,8 +293,7 @@ export async function referenceKpis(data: DatasetFiles): Promise<Record<string, 
       create table clicks as
         select distinct "user", time_stamp, adgroup_id, pid, nonclk, clk
         from read_csv('${join(data.dir, 'raw_sample-*.csv')}', header = true, all_varchar = true)
-        where coalesce("user", '') <> '' and try_cast(time_stamp as bigint) is not null
-          and clk in ('0', '1') and nonclk::integer = 1 - clk::integer`);
+        where (${CLICK_REJECT_REASON}) is null`);
     const out: Record<string, Rows> = {};
     for (const a of loadAggregations()) out[a.name] = await clickstreamKpi(db, 'clicks', a);
     return out;
@@ -309,13 +319,7 @@ export async function referenceCounts(data: DatasetFiles): Promise<Record<string
       'online-retail': 'online_retail-*.csv',
     }[data.dataset];
     // Each rejected line the generator wrote breaks one rule; the real samples break none.
-    const reason =
-      data.dataset === 'clickstream'
-        ? `case when coalesce("user", '') = '' then 'missing_value:user_id'
-                when try_cast(time_stamp as bigint) is null then 'invalid_timestamp:event_time'
-                when not (clk in ('0', '1') and nonclk::integer = 1 - clk::integer)
-                  then 'inconsistent_click_flags' end`
-        : 'null::varchar';
+    const reason = data.dataset === 'clickstream' ? CLICK_REJECT_REASON : 'null::varchar';
     await db.run(`
       create table raw as
         select *, ${reason} as reason

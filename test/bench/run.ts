@@ -411,6 +411,16 @@ function table(headers: string[], rows: (string | number)[][]): string {
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** Each check's verdict, with the differences it lists. */
+function logComparisons(comparisons: readonly Comparison[]): void {
+  for (const c of comparisons) {
+    const verdict = c.mismatchCount === 0 ? 'ok  ' : 'FAIL';
+    const differences = c.mismatchCount ? `, ${c.mismatchCount} differences` : '';
+    log(`  ${verdict} ${c.name}: ${c.rows} rows vs ${c.referenceRows}${differences}`);
+    for (const m of c.mismatches) log(`         ${m}`);
+  }
+}
+
 /** When, on what code, in which zone and on what machine a run was made, for its results file. */
 function stamp(timeZone: string, loadAtStart: number) {
   return {
@@ -490,12 +500,7 @@ async function benchDataset(
   );
   comparisons.push(compareCounts(ourCounts as Record<string, EntityCounts>, expectedCounts));
   const pass = comparisons.every((c) => c.mismatchCount === 0);
-  for (const c of comparisons) {
-    const verdict = c.mismatchCount === 0 ? 'ok  ' : 'FAIL';
-    const differences = c.mismatchCount ? `, ${c.mismatchCount} differences` : '';
-    log(`  ${verdict} ${c.name}: ${c.rows} rows vs ${c.referenceRows}${differences}`);
-    for (const m of c.mismatches) log(`         ${m}`);
-  }
+  logComparisons(comparisons);
   log(`  => ${pass ? 'PASS' : 'FAIL'}`);
 
   const entities = validate.report.entities ?? {};
@@ -693,12 +698,7 @@ async function main(): Promise<number> {
   checkDb.closeSync();
   const pass = comparisons.every((c) => c.mismatchCount === 0);
   const pipelineFailure = pipeline?.stages.find((s) => s.exitCode !== 0);
-  for (const c of comparisons) {
-    const verdict = c.mismatchCount === 0 ? 'ok  ' : 'FAIL';
-    const differences = c.mismatchCount ? `, ${c.mismatchCount} differences` : '';
-    log(`  ${verdict} ${c.name}: ${c.rows} rows vs ${c.referenceRows}${differences}`);
-    for (const m of c.mismatches) log(`         ${m}`);
-  }
+  logComparisons(comparisons);
   if (pipelineFailure) {
     log(
       `  FAIL pipeline: ${pipelineFailure.stage} exited ${pipelineFailure.exitCode}: ${pipelineFailure.error}`,

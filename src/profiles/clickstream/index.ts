@@ -198,13 +198,14 @@ class GroupCounts {
     // Rows are copies of one object with every column: setting a column a row already has is
     // cheaper than adding one whose name is only known at run time.
     const template: KpiRow = Object.fromEntries(kpi.columns.map((c) => [c.name, null]));
+    template.period_date = date;
     const out: KpiRow[] = [];
     const path: (string | null)[] = [];
     const visit = (node: GroupTree): void => {
       for (const value of keysInJsonOrder(node)) {
         const child = node.get(value)!;
         path.push(value);
-        if (typeof child === 'number') out.push(this.row(template, child, path, groupBy, date));
+        if (typeof child === 'number') out.push(this.row(template, child, path, groupBy));
         else visit(child);
         path.pop();
       }
@@ -218,10 +219,8 @@ class GroupCounts {
     slot: number,
     path: readonly (string | null)[],
     groupBy: readonly string[],
-    date: string,
   ): KpiRow {
     const row: KpiRow = { ...template };
-    row.period_date = date;
     row.period_start = path[0]!;
     for (let g = 0; g < groupBy.length; g++) row[groupBy[g]!] = path[g + 1]!;
     const impressions = this.impressions[slot]!;
