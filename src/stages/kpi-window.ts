@@ -5,6 +5,7 @@
  * window needs and no more: the profile alone (loadProfile), not the registry of them all, and
  * not the thread pool.
  */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { layout } from '../contracts/layout.js';
 import type { RunManifest } from '../contracts/manifest.js';
 import { encodeParquet, type ColumnDef, type Columns, type Value } from '../formats/parquet.js';
@@ -29,6 +30,12 @@ export interface KpiWindowTask {
 export interface KpiWindowRows {
   byKpi: Record<string, KpiRow[]>;
   partsRead: number;
+  /**
+   * How long the window held its thread's turn at folding, and how much of it the thread sat idle
+   * (its event loop with nothing to run): the fold waiting for the store. Absent when the
+   * profile read nothing.
+   */
+  turn?: TurnTime;
   /** kpis/ objects written (a KPI with no rows for the window has its object deleted). */
   written: string[];
 }
@@ -60,24 +67,43 @@ export class FoldTurns {
   /** A window's turn: `ready` asks for it (later calls wait for the same), `done` gives it up. */
   turn(): FoldTurn {
     let asked: Promise<void> | undefined;
+    let granted: EventLoopUtilization | undefined;
+    let time: TurnTime | undefined;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     return {
       ready: () => {
         if (!asked) {
-          asked = this.last;
+          asked = this.last.then(() => {
+            granted = performance.eventLoopUtilization();
+          });
           this.last = asked.then(() => released);
         }
         return asked;
       },
-      done: () => release(),
+      done: () => {
+        if (granted && !time) {
+          const { idle, active } = performance.eventLoopUtilization(granted);
+          time = { heldMs: idle + active, idleMs: idle };
+        }
+        release();
+      },
+      time: () => time,
     };
   }
+}
+
+/** A fold turn's length and the time its thread was idle in it, in ms. */
+export interface TurnTime {
+  heldMs: number;
+  idleMs: number;
 }
 
 export interface FoldTurn {
   ready(): Promise<void>;
   done(): void;
+  /** Once done: how long the turn was held and its thread idle (undefined if never granted). */
+  time(): TurnTime | undefined;
 }
 
 const threadFoldTurns = new FoldTurns();
@@ -180,7 +206,13 @@ export async function computeKpiWindow(
       return [key];
     }),
   );
-  return { byKpi, partsRead: reader.partsRead, written: stored.flat() };
+  const time = turn.time();
+  return {
+    byKpi,
+    partsRead: reader.partsRead,
+    written: stored.flat(),
+    ...(time ? { turn: time } : {}),
+  };
 }
 
 /**

@@ -62,6 +62,15 @@ export interface StageThreadsOptions {
    */
   concurrency?: number;
   /**
+   * Pieces each thread may work on at once when the stage's pieces say they waited: from
+   * `concurrency`, {@link StageThreads.map} doubles it up to this whenever its `widen` says so
+   * after a piece. For stages whose pieces make several round trips one after another
+   * (compute-kpi's periods: a listing, the parts, the KPI objects written), which on S3 keep a few
+   * pieces per thread waiting most of the time, while on a store without latency more of them
+   * would only hold more memory. Default: `concurrency` (no widening).
+   */
+  maxConcurrency?: number;
+  /**
    * The calling thread works on pieces too, as one of `size` threads (one worker fewer is
    * started): for stages whose pieces are short and whose calling thread has little else to do
    * (compute-kpi), a worker's isolate, heap and the relaying of its store calls cost more than
@@ -87,11 +96,12 @@ export class StageThreads {
   readonly size: number;
   private readonly pool: Piscina | undefined;
   private readonly concurrency: number;
+  private readonly maxConcurrency: number;
   private readonly workersOpenStore: boolean;
   /** Worker threads started: `size`, or one fewer when the calling thread shares the work. */
   readonly workers: number;
-  /** Lanes of {@link map} that run in this thread. */
-  private readonly callerLanes: number;
+  /** Whether lanes of {@link map} run in this thread. */
+  private readonly callerShares: boolean;
 
   /** `pieces`: how many pieces the stage has; no more threads than that are started. */
   constructor(
@@ -101,9 +111,10 @@ export class StageThreads {
   ) {
     this.size = Math.max(1, Math.min(workerCount(ctx.config.CARTPIPE_WORKERS), pieces));
     this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.maxConcurrency = Math.max(this.concurrency, options.maxConcurrency ?? 1);
     this.workersOpenStore = options.workersOpenStore ?? false;
     this.workers = this.size === 1 ? 0 : options.shareCallerThread ? this.size - 1 : this.size;
-    this.callerLanes = this.workers < this.size ? this.concurrency : 0;
+    this.callerShares = this.workers < this.size;
     this.pool =
       this.workers > 0
         ? new Piscina({
@@ -111,7 +122,7 @@ export class StageThreads {
             minThreads: this.workers,
             maxThreads: this.workers,
             // A piece waits for a free slot rather than in a thread's own queue.
-            concurrentTasksPerWorker: this.concurrency,
+            concurrentTasksPerWorker: this.maxConcurrency,
             resourceLimits: workerResourceLimits(),
           })
         : undefined;
@@ -151,13 +162,15 @@ export class StageThreads {
   /**
    * Runs `work` for each item, a few at a time on each thread; results in item order. Each item
    * gets a {@link Lane}: its task runs on a worker thread, or in this thread when this lane is
-   * the caller's (no workers, or `shareCallerThread`). The first failure stops launching more,
-   * aborts those running on threads (with several pieces per thread: stops waiting for them) and
-   * is what this throws.
+   * the caller's (no workers, or `shareCallerThread`). With `maxConcurrency`, more lanes are
+   * opened whenever `widen`, asked after each item, says the threads are waiting rather than
+   * working. The first failure stops launching more, aborts those running on threads (with
+   * several pieces per thread: stops waiting for them) and is what this throws.
    */
   async map<T, R>(
     items: readonly T[],
     work: (item: T, index: number, lane: Lane) => Promise<R>,
+    options: { widen?: () => boolean } = {},
   ): Promise<R[]> {
     const results = new Array<R>(items.length);
     const failed = new AbortController();
@@ -168,6 +181,10 @@ export class StageThreads {
       run: (task, here) => this.run(task, here, failed.signal),
     };
     const inCaller: Lane = { signal: failed.signal, run: (_, here) => here(this.ctx.store) };
+    const drains: Promise<void>[] = [];
+    let perThread = this.concurrency;
+    let callerLanes = 0;
+    let workerRounds = 0;
     const drain = async (lane: Lane) => {
       while (next < items.length && !failure) {
         const index = next++;
@@ -177,18 +194,37 @@ export class StageThreads {
           failure ??= { error };
           failed.abort(error);
         }
+        if (perThread < this.maxConcurrency && next < items.length && options.widen?.()) {
+          perThread = Math.min(this.maxConcurrency, perThread * 2);
+          openLanes();
+        }
       }
     };
-    // One more in flight per worker than it works on: while the caller finishes one item's result
-    // (compute-kpi writes its KPI rows), the thread that computed it already has the next one.
-    // Lanes alternate between the threads, so that a few items still go to different threads.
-    const lanes: Lane[] = [];
-    for (let round = 0; round <= this.concurrency; round++) {
-      if (round < this.callerLanes) lanes.push(inCaller);
-      for (let w = 0; w < this.workers; w++) lanes.push(onWorker);
-    }
-    lanes.length = Math.min(lanes.length, items.length);
-    await Promise.all(lanes.map(drain));
+    // `perThread` lanes in this thread (when it shares the work), and one more per worker than it
+    // works on: while the caller finishes one item's result (compute-kpi writes its KPI rows), the
+    // thread that computed it already has the next one. Lanes alternate between the threads, so
+    // that a few items still go to different threads.
+    const openLanes = () => {
+      const callerWanted = this.callerShares ? perThread : 0;
+      const workerRoundsWanted = this.workers > 0 ? perThread + 1 : 0;
+      while (
+        (callerLanes < callerWanted || workerRounds < workerRoundsWanted) &&
+        drains.length < items.length
+      ) {
+        if (callerLanes < callerWanted) {
+          drains.push(drain(inCaller));
+          callerLanes += 1;
+        }
+        if (workerRounds < workerRoundsWanted) {
+          for (let w = 0; w < this.workers && drains.length < items.length; w++)
+            drains.push(drain(onWorker));
+          workerRounds += 1;
+        }
+      }
+    };
+    openLanes();
+    // Lanes opened while these are awaited are awaited too.
+    for (let i = 0; i < drains.length; i++) await drains[i];
     if (failure) throw failure.error;
     return results;
   }

@@ -20,9 +20,15 @@ import {
   type StoreOpener,
 } from '../../src/ports/object-store.js';
 import { getProfile } from '../../src/profiles/registry.js';
-import { planKpiWindows } from '../../src/stages/compute-kpi.js';
+import {
+  foldWaited,
+  planKpiWindows,
+  runComputeKpi,
+  widensAfter,
+} from '../../src/stages/compute-kpi.js';
 import {
   computeKpiWindow,
+  FoldTurns,
   type KpiWindowTask,
   type KpiWindowRows,
 } from '../../src/stages/kpi-window.js';
@@ -229,6 +235,114 @@ describe('worker threads', () => {
     // Pieces started before the failure (at most three at a time), none after it.
     expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
     await threads.close();
+  });
+
+  it('opens more lanes, doubling up to maxConcurrency, while `widen` says the pieces waited', async () => {
+    const ctx = t.context('widening', { CARTPIPE_WORKERS: 1 });
+    const threads = new StageThreads(ctx, 40, { concurrency: 2, maxConcurrency: 8 });
+    let running = 0;
+    let most = 0;
+    const work = async (item: number) => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running -= 1;
+      return item;
+    };
+    const items = Array.from({ length: 40 }, (_, i) => i);
+    try {
+      expect(await threads.map(items, work)).toEqual(items);
+      expect(most).toBe(2);
+      most = 0;
+      let asked = 0;
+      const widen = () => ++asked <= 2; // two doublings: 2 -> 4 -> 8
+      expect(await threads.map(items, work, { widen })).toEqual(items);
+      expect(most).toBe(8);
+      most = 0;
+      expect(await threads.map(items, work, { widen: () => true })).toEqual(items);
+      expect(most).toBe(8); // never past maxConcurrency
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('a fold turn tells how long its thread sat idle in it: waiting for I/O, not computing', async () => {
+    const turns = new FoldTurns();
+    const waiting = turns.turn();
+    const computing = turns.turn();
+    expect(waiting.time()).toBeUndefined();
+    await waiting.ready();
+    await new Promise((r) => setTimeout(r, 40)); // an S3 round trip, the thread with nothing to do
+    waiting.done();
+    await computing.ready();
+    const until = performance.now() + 40;
+    while (performance.now() < until); // folding rows
+    computing.done();
+    const waited = waiting.time()!;
+    const computed = computing.time()!;
+    expect(waited.heldMs).toBeGreaterThanOrEqual(35);
+    expect(waited.idleMs).toBeGreaterThan(0.5 * waited.heldMs);
+    expect(computed.heldMs).toBeGreaterThanOrEqual(35);
+    expect(computed.idleMs).toBeLessThan(0.1 * computed.heldMs);
+    // A turn never asked for was never held.
+    const unused = turns.turn();
+    unused.done();
+    expect(unused.time()).toBeUndefined();
+  });
+
+  it('compute-kpi puts more periods in flight when their folds wait on the store, with the same KPIs', async () => {
+    const files = expandPaths([join(DATASETS, 'thelook-lab')]);
+    const runId = await t.createRun('thelook', 'kpi-widening', files);
+    const loaded = await t.runStages(runId, ['upload', 'validate']);
+    const dates = loaded[1]!.datesTouched!;
+    expect(dates.length).toBeGreaterThan(20);
+    const run = await readRunManifest(t.store, runId);
+    /** The most dates listed at once, every listing and read taking `latencyMs` more. */
+    const computeWith = async (latencyMs: number) => {
+      const listing = new Set<string>();
+      let most = 0;
+      const delay = () => new Promise((r) => setTimeout(r, latencyMs));
+      const slow: ObjectStore = new Proxy(t.store, {
+        get(target, property, receiver) {
+          if (property === 'opener') return undefined;
+          if (property === 'get' || property === 'getRange')
+            return async (...args: [string, number, number]) => {
+              await delay();
+              return property === 'get' ? target.get(args[0]) : target.getRange(...args);
+            };
+          if (property !== 'list') return Reflect.get(target, property, receiver) as unknown;
+          return async function* (prefix: string) {
+            const date = /date=([\d-]+)/.exec(prefix)?.[1];
+            if (date) listing.add(date);
+            most = Math.max(most, listing.size);
+            await delay();
+            yield* target.list(prefix);
+            if (date) listing.delete(date);
+          };
+        },
+      });
+      const ctx = { ...t.context(runId, { CARTPIPE_WORKERS: 1 }), store: slow };
+      const result = await runComputeKpi(ctx, run, dates);
+      const rows = await t.kpis.list('thelook', 'daily');
+      return { most, result, rows };
+    };
+    const quick = await computeWith(0);
+    const slowed = await computeWith(100);
+    // Three periods at once on the one thread to begin with; more once their folds waited.
+    expect(slowed.most).toBeGreaterThan(3);
+    expect(slowed.result.kpiRows).toEqual(quick.result.kpiRows);
+    expect(slowed.rows).toEqual(quick.rows);
+    expect(slowed.rows.length).toBe(dates.length);
+  });
+
+  it('compute-kpi widens after a fold that waited, unless a period had many KPI rows', () => {
+    expect(foldWaited({ heldMs: 50, idleMs: 30 })).toBe(true);
+    expect(foldWaited({ heldMs: 50, idleMs: 1 })).toBe(false); // computing, not waiting
+    expect(foldWaited(undefined)).toBe(false); // read nothing
+    expect(widensAfter(1, 8)).toBe(true);
+    expect(widensAfter(0, 8)).toBe(false);
+    // A period of 20,000 KPI rows (a month of users) keeps its thread busy and its rows held.
+    expect(widensAfter(3, 20_000)).toBe(false);
   });
 
   it('lets each worker thread compute several KPI periods at once, their store waits overlapping', async () => {
