@@ -158,6 +158,30 @@ describe('in-memory KpiStore used by the benchmark', () => {
   });
 });
 
+describe('in-memory KpiStore with a latency', () => {
+  it("waits DynamoDB's round trips in turn: the lease taken, a date's rows queried and written, the lease released", async () => {
+    const events: string[] = [];
+    const kpis = new MemoryKpiStore(true, 7, async (ms) => {
+      events.push(`sleep ${ms}`);
+    });
+    const stored = await kpis.withDateLease('d', '2025-01-01', 'run', async () => {
+      events.push('work');
+      await kpis.replaceDate({ dataset: 'd', kpi: 'k', date: '2025-01-01', groupBy: [], rows: [] });
+      events.push('replaced');
+      return 'done';
+    });
+    expect(stored).toBe('done');
+    expect(events).toEqual(['sleep 7', 'work', 'sleep 7', 'sleep 7', 'replaced', 'sleep 7']);
+    expect(kpis.calls).toBe(4);
+    // Without a latency nothing waits and nothing is counted.
+    const quick = new MemoryKpiStore(true, 0, () => Promise.reject(new Error('slept')));
+    await quick.withDateLease('d', '2025-01-01', 'run', () =>
+      quick.replaceDate({ dataset: 'd', kpi: 'k', date: '2025-01-01', groupBy: [], rows: [] }),
+    );
+    expect(quick.calls).toBe(0);
+  });
+});
+
 describe('in-memory HistoryStore used by the benchmark', () => {
   const invoice = (invoiceNo: string, customerId: string | null, lines: number): Invoice => ({
     invoiceNo,

@@ -13,11 +13,29 @@ import { FsObjectStore } from './object-stores.js';
 /** KPI rows kept in memory, as DynamoDbKpiStore would keep them: whole dates replaced. */
 export class MemoryKpiStore implements KpiStore {
   private readonly dates = new Map<string, KpiRow[]>();
+  /** Round trips DynamoDbKpiStore would have made (counted when a latency is set). */
+  calls = 0;
 
-  /** `keepRows: false`: only how many rows each date got (a profile with millions of them). */
-  constructor(private readonly keepRows = true) {}
+  /**
+   * `keepRows: false`: only how many rows each date got (a profile with millions of them).
+   * `latencyMs`: added to each round trip DynamoDbKpiStore makes, one after another: a date's
+   * rows replaced (its stale rows queried, then the new ones written), a lease taken and released.
+   */
+  constructor(
+    private readonly keepRows = true,
+    private readonly latencyMs = 0,
+    private readonly sleep = (ms: number) =>
+      new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  ) {}
+
+  private async roundTrips(count: number): Promise<void> {
+    if (this.latencyMs === 0) return;
+    this.calls += count;
+    for (let i = 0; i < count; i++) await this.sleep(this.latencyMs);
+  }
 
   async replaceDate(set: KpiRowSet): Promise<void> {
+    await this.roundTrips(2);
     const rows = this.keepRows ? set.rows : new Array<KpiRow>(set.rows.length);
     this.dates.set(`${set.dataset}\u0000${set.kpi}\u0000${set.date}`, rows);
   }
@@ -32,14 +50,17 @@ export class MemoryKpiStore implements KpiStore {
     return counts;
   }
 
-  /** One process, one run at a time: the lease has nobody to exclude. */
-  withDateLease<T>(
+  /** One process, one run at a time: the lease has nobody to exclude, only its round trips. */
+  async withDateLease<T>(
     _dataset: string,
     _date: string,
     _owner: string,
     work: () => Promise<T>,
   ): Promise<T> {
-    return work();
+    await this.roundTrips(1);
+    const result = await work();
+    await this.roundTrips(1);
+    return result;
   }
 
   async list(dataset: string, kpi: string): Promise<KpiRow[]> {

@@ -69,6 +69,8 @@ interface Options {
   rssResend: boolean;
   /** Milliseconds added to every store call in an extra pass over the cores (0: no such pass). */
   storeLatencyMs: number;
+  /** In that pass, milliseconds added to every round trip of the KPI store (DynamoDB's). */
+  kpiLatencyMs: number;
   /** thelook (the DuckDB comparison) or another profile's generated data (datasets.ts). */
   dataset: 'thelook' | OtherDataset;
 }
@@ -86,6 +88,7 @@ function options(): Options {
       'rss-rows': { type: 'string' },
       'rss-resend': { type: 'boolean', default: false },
       'store-latency-ms': { type: 'string', default: '0' },
+      'kpi-latency-ms': { type: 'string', default: '0' },
       dataset: { type: 'string', default: 'thelook' },
       'no-single-core': { type: 'boolean', default: false },
       'no-pipeline': { type: 'boolean', default: false },
@@ -98,8 +101,8 @@ function options(): Options {
     console.log(
       'npm run bench -- [--rows N] [--seed S] [--days D] [--parts P] [--repeat R] [--rss-rows M]\n' +
         `                 [--dataset thelook|${OTHER_DATASETS.join('|')}]\n` +
-        '                 [--rss-resend] [--store-latency-ms L] [--no-single-core] [--no-pipeline]\n' +
-        '                 [--no-pruning]\n' +
+        '                 [--rss-resend] [--store-latency-ms L] [--kpi-latency-ms K]\n' +
+        '                 [--no-single-core] [--no-pipeline] [--no-pruning]\n' +
         '                 [--profile]\n' +
         '                 [--data-dir bench-data] [--out bench-results.json]\nSee docs/benchmark.md.',
     );
@@ -111,6 +114,8 @@ function options(): Options {
     return n;
   };
   if (values['rss-resend'] && !values['rss-rows']) throw new Error('--rss-resend needs --rss-rows');
+  if (values['kpi-latency-ms'] !== '0' && values['store-latency-ms'] === '0')
+    throw new Error('--kpi-latency-ms needs --store-latency-ms');
   const dataset = values.dataset!;
   if (dataset !== 'thelook' && !(OTHER_DATASETS as readonly string[]).includes(dataset))
     throw new Error(`--dataset must be thelook or one of ${OTHER_DATASETS.join(', ')}`);
@@ -134,6 +139,8 @@ function options(): Options {
       values['store-latency-ms'] === '0'
         ? 0
         : positive('store-latency-ms', values['store-latency-ms']),
+    kpiLatencyMs:
+      values['kpi-latency-ms'] === '0' ? 0 : positive('kpi-latency-ms', values['kpi-latency-ms']),
     dataset: dataset as Options['dataset'],
   };
 }
@@ -150,11 +157,18 @@ async function stageChild(
   root: string,
   runId: string,
   stage: Stage,
-  extra: { cpus?: string; profileDir?: string; latencyMs?: number; kpiCountsOnly?: boolean } = {},
+  extra: {
+    cpus?: string;
+    profileDir?: string;
+    latencyMs?: number;
+    kpiLatencyMs?: number;
+    kpiCountsOnly?: boolean;
+  } = {},
 ): Promise<StageRun> {
   const out = join(work, `stage-${stage}-${childCount++}.json`);
   const args = ['--stage', stage, '--root', root, '--run', runId, '--out', out];
   if (extra.latencyMs) args.push('--latency-ms', String(extra.latencyMs));
+  if (extra.kpiLatencyMs) args.push('--kpi-latency-ms', String(extra.kpiLatencyMs));
   if (extra.kpiCountsOnly) args.push('--kpi-counts-only');
   // The job's own node flags, so the core runs as it does in the image and the local runtime.
   const nodeArgs = [
@@ -319,23 +333,31 @@ async function measurePruning(
 }
 
 /**
- * The stage cores once more, on the same store, with `latencyMs` added to every store call: how
- * much of a stage's time would be waiting on S3, which the folder store hides.
+ * The stage cores once more, on the same store, with `latencyMs` added to every store call (and
+ * `kpiLatencyMs` to every KPI store round trip): how much of a stage's time would be waiting on
+ * S3 and DynamoDB, which the folder store and the in-memory KPI store hide.
  */
-async function measureLatency(work: string, core: CoreMeasurements, latencyMs: number) {
+async function measureLatency(
+  work: string,
+  core: CoreMeasurements,
+  latencyMs: number,
+  kpiLatencyMs: number,
+) {
   const stages = [];
   for (const stage of STAGES) {
-    const one = await stageChild(work, core.root, core.runId, stage, { cpus: '0', latencyMs });
-    const two = await stageChild(work, core.root, core.runId, stage, { latencyMs });
+    const delays = { latencyMs, kpiLatencyMs };
+    const one = await stageChild(work, core.root, core.runId, stage, { cpus: '0', ...delays });
+    const two = await stageChild(work, core.root, core.runId, stage, delays);
     stages.push({
       stage,
       seconds_one_core: round(one.ms / 1000, 2),
       seconds_two_cores: round(two.ms / 1000, 2),
       seconds_two_cores_without: round(median(core.twoCore[stage].map((r) => r.ms)) / 1000, 2),
       store_calls: two.storeCalls ?? 0,
+      kpi_store_calls: two.kpiCalls ?? 0,
     });
   }
-  return { latency_ms: latencyMs, stages };
+  return { latency_ms: latencyMs, kpi_latency_ms: kpiLatencyMs, stages };
 }
 
 /** Stage cores only, once, at another size: does peak RSS grow with the input? */
@@ -722,13 +744,16 @@ async function main(): Promise<number> {
 
   let latency: Awaited<ReturnType<typeof measureLatency>> | undefined;
   if (opts.storeLatencyMs > 0) {
+    const kpiLatency = opts.kpiLatencyMs
+      ? ` and ${opts.kpiLatencyMs} ms to every KPI store round trip (DynamoDB's)`
+      : '';
     log(
-      `\nstage cores again with ${opts.storeLatencyMs} ms added to every store call (an S3 round trip):`,
+      `\nstage cores again with ${opts.storeLatencyMs} ms added to every store call (an S3 round trip)${kpiLatency}:`,
     );
-    latency = await measureLatency(work, core, opts.storeLatencyMs);
+    latency = await measureLatency(work, core, opts.storeLatencyMs, opts.kpiLatencyMs);
     for (const s of latency.stages)
       log(
-        `  ${s.stage.padEnd(11)} 1 core ${s.seconds_one_core} s, 2 cores ${s.seconds_two_cores} s (without latency ${s.seconds_two_cores_without} s); ${s.store_calls} store calls`,
+        `  ${s.stage.padEnd(11)} 1 core ${s.seconds_one_core} s, 2 cores ${s.seconds_two_cores} s (without latency ${s.seconds_two_cores_without} s); ${s.store_calls} store calls${s.kpi_store_calls ? `, ${s.kpi_store_calls} KPI store round trips` : ''}`,
       );
   }
 

@@ -5,6 +5,8 @@
  * compute-kpi's KPI rows unless --kpi-counts-only (a profile with millions of KPI rows: they are
  * counted, neither kept nor written).
  *   node dist/test/bench/stage-child.js --stage validate --root <store> --run <id> --out r.json
+ * --latency-ms L adds L ms to every object store call, --kpi-latency-ms K K ms to every round trip
+ * the KPI store would make.
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -29,6 +31,8 @@ export interface StageChildResult {
   outputBytes: number;
   /** Calls the stage made on its store, counted when a latency was added (--latency-ms). */
   storeCalls?: number;
+  /** Round trips to the KPI store, counted when a latency was added (--kpi-latency-ms). */
+  kpiCalls?: number;
   /** Objects the stage read, by area (raw, validated, ...): parts read shows partition pruning. */
   reads: Record<string, { objects: number; bytes: number }>;
   report: StageReport;
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
       run: { type: 'string' },
       out: { type: 'string' },
       'latency-ms': { type: 'string', default: '0' },
+      'kpi-latency-ms': { type: 'string', default: '0' },
       'kpi-counts-only': { type: 'boolean', default: false },
     },
   });
@@ -54,7 +59,7 @@ async function main(): Promise<void> {
   const latencyMs = Number(values['latency-ms']);
   const store = latencyMs > 0 ? new DelayedObjectStore(folder, latencyMs) : folder;
   const countsOnly = values['kpi-counts-only']!;
-  const kpis = new MemoryKpiStore(!countsOnly);
+  const kpis = new MemoryKpiStore(!countsOnly, Number(values['kpi-latency-ms']));
   // The job's own config module, so settings added there (and CARTPIPE_* overrides) apply.
   const config = readConfig(JOB_ENV, {
     ...process.env,
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
     outputBytes: await folder.sizeOf(report.outputs),
     reads: folder.reads,
     ...(store instanceof DelayedObjectStore ? { storeCalls: store.calls } : {}),
+    ...(kpis.calls > 0 ? { kpiCalls: kpis.calls } : {}),
     report,
     ...(stage === 'compute-kpi' && countsOnly ? { kpiRowCounts: kpis.counts(report.dataset) } : {}),
     ...(stage === 'compute-kpi' && !countsOnly
