@@ -8,6 +8,7 @@ import type { Columns, Value } from '../formats/parquet.js';
 import { PAGE_ROWS } from '../formats/parquet-encoder.js';
 import {
   fetchInOrder,
+  listAll,
   type FetchAhead,
   type ObjectInfo,
   type ObjectStore,
@@ -57,6 +58,9 @@ const BATCH_ROWS = PAGE_ROWS;
  * period).
  */
 const FETCH_AHEAD: FetchAhead = { bytes: 4 * 1024 * 1024, minObjects: 2 };
+
+/** Date prefixes a reader lists at once (a window of a month or a year has one per day). */
+const LISTINGS_AT_ONCE = 16;
 
 export class ValidatedReader {
   private readonly cache = new Map<string, Promise<Columns>>();
@@ -153,10 +157,20 @@ export class ValidatedReader {
     return { entity, wanted: columns ?? all, prefixes, dated };
   }
 
+  /**
+   * The committed parts under `prefixes`, in their order. The prefixes are listed several at once:
+   * a month's window has ~30 date prefixes, and listed one after another on S3 they were ~30
+   * round trips before its first row.
+   */
   private async committedParts(prefixes: readonly string[]): Promise<ObjectInfo[]> {
     const parts: ObjectInfo[] = [];
-    for (const prefix of prefixes) {
-      for await (const o of this.store.list(prefix)) {
+    const listings = fetchInOrder(
+      prefixes.map((prefix) => ({ prefix, size: 0 })),
+      ({ prefix }) => listAll(this.store, prefix),
+      { maxObjects: LISTINGS_AT_ONCE },
+    );
+    for await (const { fetched } of listings) {
+      for (const o of fetched) {
         if (!o.key.endsWith('.parquet')) continue;
         const { runId } = parseOutputKey(o.key);
         if (runId && (await this.committed.isCommitted(runId))) parts.push(o);

@@ -331,6 +331,36 @@ describe('ValidatedReader', () => {
     expect(fetched).toHaveLength(3); // each part once
   });
 
+  it("lists a window's date prefixes several at once, its rows still in date order", async () => {
+    const dates = Array.from({ length: 20 }, (_, i) => `2024-10-${String(i + 1).padStart(2, '0')}`);
+    for (const [i, date] of dates.entries()) {
+      await commitOrdersPart(
+        'run-m',
+        date,
+        0,
+        [1000 + i],
+        completeOrder('run-m', date, 0, 11_000, () => 3),
+      );
+    }
+    let listing = 0;
+    let most = 0;
+    // Every listing is a 20 ms round trip, as on S3.
+    const slowLists = Object.assign(Object.create(t.store) as typeof t.store, {
+      list: async function* (prefix: string) {
+        listing += 1;
+        most = Math.max(most, listing);
+        await new Promise((r) => setTimeout(r, 20));
+        listing -= 1;
+        yield* t.store.list(prefix);
+      },
+    });
+    const r = new ValidatedReader(slowLists, thelook, new CommittedRuns(t.store));
+    const rows = await r.rows('orders', dates, ['order_id', 'created_at']);
+    expect(rows.order_id).toEqual(dates.map((_, i) => 1000 + i));
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(16);
+  });
+
   it("fetches a waiting period's parts only as the thread's budget allows, its catalogue regardless", async () => {
     const date = '2024-08-01';
     await commitSmallOrders('run-q', date, 3, 9_500, 3);
