@@ -50,6 +50,38 @@ const WAITED_SHARE = 0.1;
  */
 const WIDEN_UP_TO_WINDOW_ROWS = 10_000;
 
+/**
+ * Dates a sink writes at once. Each is a lease, a read of the date's rows and the sink's writes
+ * (online-retail's purchase history: a query and batches of DynamoDB writes), round trips one
+ * after another, and a month's dates one at a time were that many times those round trips. A
+ * date's rows are held whole while written, so a few at a time, not all.
+ */
+const SINK_DATES_AT_ONCE = 4;
+
+/**
+ * `work` for every item, up to `atOnce` at a time; once one fails no more are started, and the
+ * first failure is thrown after those already started have ended.
+ */
+async function eachAtOnce<T>(
+  items: readonly T[],
+  atOnce: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && !failure) {
+      try {
+        await work(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(atOnce, items.length) }, lane));
+  if (failure) throw failure.error;
+}
+
 const PERIOD_ORDER: Record<KpiPeriod, number> = { day: 0, week: 1, month: 2, year: 3 };
 
 /** Validated date partitions (pipeline zone) holding the instants [start, end). */
@@ -202,8 +234,8 @@ export async function runComputeKpi(
     );
     for (const sink of profile.sinks ?? []) {
       sinkItems[sink.name] = 0;
-      for (const date of dates) {
-        await lease(date, async () => {
+      await eachAtOnce(dates, SINK_DATES_AT_ONCE, (date) =>
+        lease(date, async () => {
           const { reader, input } = freshInput(
             ctx.store,
             profile,
@@ -211,12 +243,13 @@ export async function runComputeKpi(
             run.options,
             committedRuns,
           );
-          sinkItems[sink.name]! += await sink.writeDate(input, date, {
-            history: ctx.history,
-          });
+          // Awaited first: `+= await` would add to the total as it was before the write, and
+          // other dates' writes end in between.
+          const items = await sink.writeDate(input, date, { history: ctx.history });
+          sinkItems[sink.name]! += items;
           partsRead += reader.partsRead;
-        });
-      }
+        }),
+      );
       ctx.log.info('sink written', { sink: sink.name, items: sinkItems[sink.name] });
     }
     return { datesTouched: [...dates], kpiRows, outputs: outputs.sort(), partsRead, sinkItems };

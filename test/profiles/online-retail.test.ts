@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { StageReport } from '../../src/contracts/report.js';
+import type { HistoryStore } from '../../src/ports/history-store.js';
+import { runComputeKpi } from '../../src/stages/compute-kpi.js';
+import { readRunManifest } from '../../src/stages/context.js';
 import { ONLINE_RETAIL_KPIS } from '../../src/profiles/online-retail/index.js';
 import { DATASETS, startTestRuntime, type TestRuntime } from '../helpers/local.js';
 import {
@@ -25,11 +28,12 @@ describe('online-retail: the real UCI sample end to end (58,991 invoice lines)',
   let db: DuckDBConnection;
   let reference: OnlineRetailReference;
   let reports: StageReport[];
+  let runId: string;
   beforeAll(async () => {
     t = await startTestRuntime();
     db = await loadOnlineRetail(SAMPLE);
     reference = await onlineRetailKpis(db);
-    ({ reports } = await loadRun(t, 'online-retail', 'sample', [
+    ({ runId, reports } = await loadRun(t, 'online-retail', 'sample', [
       { path: SAMPLE, name: 'online_retail.csv' },
     ]));
   });
@@ -160,6 +164,43 @@ describe('online-retail: the real UCI sample end to end (58,991 invoice lines)',
     ).toEqual(expected);
     expect(history.every((h) => h.customerId === customer)).toBe(true);
     expect(history.some((h) => h.kind === 'cancellation')).toBe(true);
+  });
+
+  it('purchase history: several dates are written at once, and writing them again changes nothing', async () => {
+    const dates = reports[1]!.datesTouched!;
+    expect(dates.length).toBeGreaterThan(8);
+    const [busiest] = await query(
+      db,
+      `select inv from lines group by inv order by count(*) desc, inv limit 1`,
+    );
+    const before = await t.history.invoice(busiest!.inv as string);
+    expect(before?.items.length).toBeGreaterThan(100);
+    let writing = 0;
+    let most = 0;
+    const written: string[] = [];
+    const history: HistoryStore = {
+      ...t.history,
+      customerInvoices: (customer) => t.history.customerInvoices(customer),
+      invoice: (no) => t.history.invoice(no),
+      async replaceDate(date, invoices) {
+        writing += 1;
+        most = Math.max(most, writing);
+        await new Promise((r) => setTimeout(r, 20)); // DynamoDB's round trips
+        try {
+          return await t.history.replaceDate(date, invoices);
+        } finally {
+          writing -= 1;
+          written.push(date);
+        }
+      },
+    };
+    const run = await readRunManifest(t.store, runId);
+    const result = await runComputeKpi({ ...t.context(runId), history }, run, dates);
+    expect(written.sort()).toEqual([...dates].sort());
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(4);
+    expect(result.sinkItems).toEqual(reports[2]!.sinkItems);
+    expect(await t.history.invoice(busiest!.inv as string)).toEqual(before);
   });
 
   it('purchase history: invoices without a customer are stored, under no customer', async () => {
