@@ -222,6 +222,32 @@ describe('rees46: the merged catalogue, shared by windows while its rows are the
       (r) => [r.brand, r.views, r.purchases],
     );
 
+  it("asks for every date's events before it waits for the catalogue, so their reads overlap", async () => {
+    const asked: string[] = [];
+    let catalogueGiven!: (rows: Columns) => void;
+    const twoDays = { ...window, dates: ['2022-11-30', '2022-12-01'] };
+    const input: KpiInput = {
+      timeZone: 'UTC',
+      options: {},
+      rows: (entity) => {
+        asked.push(entity);
+        // The catalogue arrives with the window's turn at folding: later than the asking.
+        return new Promise<Columns>((resolve) => (catalogueGiven = resolve));
+      },
+      batches: (entity, dates) => {
+        asked.push(`${entity} ${String(dates)}`);
+        return (async function* () {
+          if (dates === '2022-12-01') yield events;
+        })();
+      },
+    };
+    const computing = rees46.computeKpis(input, twoDays.date, twoDays);
+    await new Promise((r) => setImmediate(r));
+    expect(asked.sort()).toEqual(['events 2022-11-30', 'events 2022-12-01', 'items']);
+    catalogueGiven(catalogue('one'));
+    expect(((await computing).brand_daily ?? []).map((r) => r.brand)).toEqual(['one', 'two']);
+  });
+
   it('reads the same rows to the same brands, and a changed catalogue to its new brands', async () => {
     const first = catalogue('one');
     expect(await brandsOf(first)).toEqual([

@@ -231,15 +231,21 @@ const EVENT_COLUMNS_READ = [
 ];
 
 async function computeDay(input: KpiInput, window: KpiWindow): Promise<Record<string, KpiRow[]>> {
+  // A page at a time, and without the lineage columns: the funnel's counts and sets do not depend
+  // on the rows' order. Every date's events are asked for before the catalogue is awaited, so
+  // their listings and first parts are on their way meanwhile (the catalogue comes with the
+  // window's turn at folding, and asked for after it, the events' round trips were the turn's).
+  const eventsByDate = window.dates.map((day) => ({
+    day,
+    batches: input.batches(events.name, day, EVENT_COLUMNS_READ),
+  }));
   const itemsById = mergedItemsOf(await input.rows(items.name));
   const all = new Funnel();
   const brands = new Map<string, Funnel>();
   const categories = new Map<string, { id: string; code: string | null; funnel: Funnel }>();
   const date = window.date;
-  for (const day of window.dates) {
-    // A page at a time, and without the lineage columns: the funnel's counts and sets do not
-    // depend on the rows' order.
-    for await (const rows of input.batches(events.name, day, EVENT_COLUMNS_READ)) {
+  for (const { day, batches } of eventsByDate) {
+    for await (const rows of batches) {
       for (let i = 0; i < rows.event_time!.length; i++) {
         const at = rows.event_time![i] as number;
         if (at < window.start || at >= window.end) continue;
