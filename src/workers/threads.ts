@@ -121,7 +121,8 @@ export class StageThreads {
             filename: workerScript(),
             minThreads: this.workers,
             maxThreads: this.workers,
-            // A piece waits for a free slot rather than in a thread's own queue.
+            // A piece waits for a free slot rather than in a thread's own queue; a thread has a
+            // slot for as many pieces as map may widen to.
             concurrentTasksPerWorker: this.maxConcurrency,
             resourceLimits: workerResourceLimits(),
           })
