@@ -227,6 +227,8 @@ interface CoreMeasurements {
   twoCore: Record<Stage, StageRun[]>;
   oneCore: Partial<Record<Stage, StageRun[]>>;
   profiles: Partial<Record<Stage, ProfileSummary>>;
+  /** The KPI rows were counted, not carried back (another profile than thelook). */
+  kpiCountsOnly: boolean;
 }
 
 /**
@@ -246,7 +248,14 @@ async function measureCores(
   // Another profile's KPI rows are checked in its kpis/ Parquet, not carried back as JSON
   // (clickstream makes millions of them).
   const kpiCountsOnly = dataset !== 'thelook';
-  const m: CoreMeasurements = { runId, root, twoCore: {} as never, oneCore: {}, profiles: {} };
+  const m: CoreMeasurements = {
+    runId,
+    root,
+    twoCore: {} as never,
+    oneCore: {},
+    profiles: {},
+    kpiCountsOnly,
+  };
   for (const stage of STAGES) {
     m.twoCore[stage] = [];
     if (opts.singleCore) m.oneCore[stage] = [];
@@ -333,58 +342,41 @@ async function measurePruning(
 }
 
 /**
- * The stage cores once more, on the same store, with `latencyMs` added to every store call (and
- * `kpiLatencyMs` to every KPI store round trip): how much of a stage's time would be waiting on
- * S3 and DynamoDB, which the folder store and the in-memory KPI store hide.
+ * The stage cores once more, on the same store, with `storeLatencyMs` added to every store call
+ * (and `kpiLatencyMs` to every KPI store round trip): how much of a stage's time would be waiting
+ * on S3 and DynamoDB, which the folder store and the in-memory KPI store hide. Prints as it goes.
  */
-async function measureLatency(
+async function latencyPass(
   work: string,
   core: CoreMeasurements,
-  latencyMs: number,
-  kpiLatencyMs: number,
-  kpiCountsOnly: boolean,
+  opts: Pick<Options, 'storeLatencyMs' | 'kpiLatencyMs'>,
 ) {
+  const { storeLatencyMs: latencyMs, kpiLatencyMs } = opts;
+  const kpiLatency = kpiLatencyMs
+    ? ` and ${kpiLatencyMs} ms to every KPI store round trip (DynamoDB's)`
+    : '';
+  log(
+    `\nstage cores again with ${latencyMs} ms added to every store call (an S3 round trip)${kpiLatency}:`,
+  );
   const stages = [];
   for (const stage of STAGES) {
-    const delays = { latencyMs, kpiLatencyMs, kpiCountsOnly };
+    const delays = { latencyMs, kpiLatencyMs, kpiCountsOnly: core.kpiCountsOnly };
     const one = await stageChild(work, core.root, core.runId, stage, { cpus: '0', ...delays });
     const two = await stageChild(work, core.root, core.runId, stage, delays);
-    stages.push({
+    const s = {
       stage,
       seconds_one_core: round(one.ms / 1000, 2),
       seconds_two_cores: round(two.ms / 1000, 2),
       seconds_two_cores_without: round(median(core.twoCore[stage].map((r) => r.ms)) / 1000, 2),
       store_calls: two.storeCalls ?? 0,
       kpi_store_calls: two.kpiCalls ?? 0,
-    });
-  }
-  return { latency_ms: latencyMs, kpi_latency_ms: kpiLatencyMs, stages };
-}
-
-/** {@link measureLatency} with its progress and figures printed. */
-async function latencyPass(
-  work: string,
-  core: CoreMeasurements,
-  opts: Pick<Options, 'storeLatencyMs' | 'kpiLatencyMs' | 'dataset'>,
-) {
-  const kpiLatency = opts.kpiLatencyMs
-    ? ` and ${opts.kpiLatencyMs} ms to every KPI store round trip (DynamoDB's)`
-    : '';
-  log(
-    `\nstage cores again with ${opts.storeLatencyMs} ms added to every store call (an S3 round trip)${kpiLatency}:`,
-  );
-  const latency = await measureLatency(
-    work,
-    core,
-    opts.storeLatencyMs,
-    opts.kpiLatencyMs,
-    opts.dataset !== 'thelook',
-  );
-  for (const s of latency.stages)
+    };
+    stages.push(s);
     log(
       `  ${s.stage.padEnd(11)} 1 core ${s.seconds_one_core} s, 2 cores ${s.seconds_two_cores} s (without latency ${s.seconds_two_cores_without} s); ${s.store_calls} store calls${s.kpi_store_calls ? `, ${s.kpi_store_calls} KPI store round trips` : ''}`,
     );
-  return latency;
+  }
+  return { latency_ms: latencyMs, kpi_latency_ms: kpiLatencyMs, stages };
 }
 
 /** Stage cores only, once, at another size: does peak RSS grow with the input? */
