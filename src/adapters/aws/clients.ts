@@ -4,13 +4,14 @@
  *
  * Every client retries throttling, 5xx, timeouts and dropped connections a bounded number of
  * times with the SDK's exponential backoff and full jitter (adaptive mode also slows the client
- * down while it is being throttled), and abandons a connection that does not open, or a request
+ * down while it is being throttled), without the SDK's retry quota (retry-strategy.ts), and abandons a connection that does not open, or a request
  * that stays silent, after a bounded time: without that a half-open socket hangs a job forever.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../config.js';
+import { UnmeteredRetryStrategy } from './retry-strategy.js';
 
 /** The config's variables a client is built from: endpoints, then retries and timeouts. */
 const ENDPOINT_VARIABLES = [
@@ -57,8 +58,9 @@ export type RetrySettings = Partial<Pick<StorageConfig, RetryVariable>>;
 export function resilience(config: RetrySettings = {}) {
   const settings = { ...DEFAULTS, ...definedOnly(config) };
   return {
+    // The SDK reads maxAttempts for its amz-sdk-request header; the strategy enforces it.
     maxAttempts: settings.CARTPIPE_AWS_MAX_ATTEMPTS,
-    retryMode: 'adaptive' as const,
+    retryStrategy: new UnmeteredRetryStrategy(settings.CARTPIPE_AWS_MAX_ATTEMPTS),
     // Options, not a handler instance: the SDK builds its NodeHttpHandler from them.
     requestHandler: {
       connectionTimeout: settings.CARTPIPE_AWS_CONNECT_TIMEOUT_MS,
